@@ -103,12 +103,19 @@ const (
 	CohortNone           = "none"
 )
 
-// Cohorts is the number of rotation cohorts (digits 0–9). CohortPool is the
-// cohort number of places that belong to no rotation cohort (dose-2 slots,
-// campaigns without cohorts).
+// Quota rows of a slot, by cohort number:
+//
+//	0–9          dose-1 places of one rotation cohort (the person's birth digit)
+//	CohortPool   dose-1 places of no cohort (campaigns with Quota.Cohort "none")
+//	CohortDose2  places reserved for dose 2 of people who booked dose 1
+//	             DoseIntervalDays earlier at the same clinic and time of day
+//
+// A dose-1 booking takes from its cohort's row during the rotation and from
+// any of rows 0–CohortPool once pooled; a dose-2 booking only from CohortDose2.
 const (
-	Cohorts    = 10
-	CohortPool = 10
+	Cohorts     = 10
+	CohortPool  = 10
+	CohortDose2 = 11
 )
 
 // Decision is the eligibility of one person at one instant.

@@ -40,16 +40,16 @@ func Main(m *testing.M) {
 }
 
 var (
-	mu      sync.Mutex
-	stops   []func()
-	pgOnce  sync.Once
-	pgURL   string
-	pgErr   error
-	rdOnce  sync.Once
-	rdAddr  string
-	rdErr   error
-	dbSeq   atomic.Int64
-	rdbSeq  atomic.Int64
+	mu     sync.Mutex
+	stops  []func()
+	pgOnce sync.Once
+	pgURL  string
+	pgErr  error
+	rdOnce sync.Once
+	rdAddr string
+	rdErr  error
+	dbSeq  atomic.Int64
+	rdbSeq atomic.Int64
 )
 
 // StopAll stops every server started by this process.

@@ -69,6 +69,30 @@ type Store interface {
 	AuditLog
 	CampaignStore
 	Loader
+	Auditor
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// InvariantReport is what CheckInvariants finds, counted from the database
+// itself (never from memory). A healthy store has every count but
+// QuotaRows and ActiveBookings at zero.
+type InvariantReport struct {
+	QuotaRows       int64    `json:"quota_rows"`
+	ActiveBookings  int64    `json:"active_bookings"`
+	OverCapacity    int64    `json:"over_capacity"`    // quota rows with booked > capacity or booked < 0
+	CounterMismatch int64    `json:"counter_mismatch"` // quota rows whose booked ≠ active bookings taken from them
+	DoubleBooked    int64    `json:"double_booked"`    // (person, dose) pairs with more than one active booking
+	OrphanDose2     int64    `json:"orphan_dose2"`     // active dose-2 bookings without an active dose 1 (two-dose campaigns)
+	Examples        []string `json:"examples,omitempty"`
+}
+
+// OK reports whether no invariant is violated.
+func (r InvariantReport) OK() bool {
+	return r.OverCapacity == 0 && r.CounterMismatch == 0 && r.DoubleBooked == 0 && r.OrphanDose2 == 0
+}
+
+// Auditor checks a store's invariants for one campaign.
+type Auditor interface {
+	CheckInvariants(ctx context.Context, campaignID string) (InvariantReport, error)
 }

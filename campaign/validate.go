@@ -54,7 +54,9 @@ type validator struct{ errs []error }
 
 func (v *validator) add(msg string) { v.errs = append(v.errs, errors.New(msg)) }
 
-func (v *validator) addf(format string, args ...any) { v.errs = append(v.errs, fmt.Errorf(format, args...)) }
+func (v *validator) addf(format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf(format, args...))
+}
 
 func (v *validator) group(g vaxbook.Group) {
 	if g.BornFrom.IsZero() {

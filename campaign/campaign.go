@@ -45,8 +45,11 @@ func Parse(data []byte) (vaxbook.Campaign, error) {
 	if err := dec.Decode(&c); err != nil {
 		return vaxbook.Campaign{}, decodeError(data, dec, err)
 	}
+	off := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
-		line, col := lineCol(data, dec.InputOffset())
+		rest := data[off:]
+		off += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
+		line, col := lineCol(data, off)
 		return vaxbook.Campaign{}, fmt.Errorf("line %d column %d: unexpected data after the campaign object", line, col)
 	}
 	if err := Validate(c); err != nil {
@@ -61,7 +64,7 @@ func decodeError(data []byte, dec *json.Decoder, err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		line, col := lineCol(data, syn.Offset)
+		line, col := lineCol(data, syn.Offset-1) // Offset is just past the bad byte
 		return fmt.Errorf("line %d column %d: malformed JSON: %w", line, col, err)
 	case errors.As(err, &typ):
 		line, col := lineCol(data, typ.Offset)

@@ -294,10 +294,11 @@ func RunCampaigns(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 2 || all[0].ID != CampaignID || all[1].ID != PoolCampaignID {
-		t.Fatalf("Campaigns = %d campaigns %v, want [%s %s]", len(all), ids(all), CampaignID, PoolCampaignID)
+	// Ordered by id: "demo-pool" < "kr-2021-18-49".
+	if len(all) != 2 || all[0].ID != PoolCampaignID || all[1].ID != CampaignID {
+		t.Fatalf("Campaigns = %d campaigns %v, want [%s %s]", len(all), ids(all), PoolCampaignID, CampaignID)
 	}
-	if got, want := campaignJSON(t, all[0]), campaignJSON(t, f.Campaign); got != want {
+	if got, want := campaignJSON(t, all[1]), campaignJSON(t, f.Campaign); got != want {
 		t.Fatalf("campaign round-trip:\n got %s\nwant %s", got, want)
 	}
 	c, err := s.Campaign(ctxT(t), PoolCampaignID)

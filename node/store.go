@@ -7,13 +7,30 @@ package node
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"vaxbook"
+	"vaxbook/sqlite"
 )
 
 // OpenStore opens (creating and migrating as needed) the store named by db:
 // a postgres:// or postgresql:// URL for PostgreSQL, otherwise a SQLite file
 // path (a directory gets "vaxbook.db" inside it).
 func OpenStore(ctx context.Context, db string) (vaxbook.Store, error) {
-	return nil, errors.New("node.OpenStore: storage adapters not wired yet")
+	if db == "" {
+		return nil, vaxbook.InvalidParam("db", "no database given: a SQLite file or directory, or a postgres:// URL")
+	}
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return nil, errors.New("node.OpenStore: PostgreSQL not wired yet")
+	}
+	if fi, err := os.Stat(db); (err == nil && fi.IsDir()) || strings.HasSuffix(db, string(os.PathSeparator)) {
+		db = filepath.Join(db, "vaxbook.db")
+	}
+	s, err := sqlite.Open(ctx, db, sqlite.Options{})
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return s, nil
 }

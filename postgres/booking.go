@@ -1,0 +1,141 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"vaxbook"
+)
+
+// scanBooking reads the bookingCols of one row.
+func scanBooking(row pgx.Row) (vaxbook.Booking, error) {
+	var (
+		b            vaxbook.Booking
+		dose, cohort int16
+		status       string
+		version      int32
+	)
+	err := row.Scan(&b.ID, &b.PersonID, &b.CampaignID, &dose, &b.SlotID, &cohort, &status, &version, &b.CreatedAt, &b.UpdatedAt)
+	if err != nil {
+		return vaxbook.Booking{}, err
+	}
+	b.Dose, b.Cohort, b.Status, b.Version = int(dose), int(cohort), vaxbook.BookingStatus(status), int(version)
+	b.CreatedAt, b.UpdatedAt = b.CreatedAt.UTC(), b.UpdatedAt.UTC()
+	return b, nil
+}
+
+// Booking returns one booking (CodeNotFound if there is none).
+func (db *DB) Booking(ctx context.Context, id int64) (vaxbook.Booking, error) {
+	b, err := scanBooking(db.pool.QueryRow(ctx, `SELECT `+bookingCols+` FROM booking WHERE id = $1`, id))
+	if err != nil {
+		return vaxbook.Booking{}, notFound(err, "booking %d not found", id)
+	}
+	return b, nil
+}
+
+// Bookings returns a person's bookings of a campaign, active and cancelled,
+// ordered by dose then id.
+func (db *DB) Bookings(ctx context.Context, personID int64, campaignID string) ([]vaxbook.Booking, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+bookingCols+` FROM booking
+WHERE person_id = $1 AND campaign_id = $2 ORDER BY dose, id`, personID, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: bookings: %w", err)
+	}
+	bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (vaxbook.Booking, error) { return scanBooking(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: bookings: %w", err)
+	}
+	return bs, nil
+}
+
+// Change sequence numbers.
+//
+// A node keeps its availability index current by polling QuotaChanges. A
+// plain sequence stamped on every quota update would lose changes: numbers
+// are drawn when a transaction writes, not when it commits, so a poll can
+// see number 12 committed while 11 is still in flight and never come back
+// for 11. Instead every quota write stamps the row with the id of its
+// transaction (chg = pg_current_xact_id()), and the sequence number handed
+// to callers is the xmin of the reading snapshot: every transaction with a
+// smaller id had finished when the read ran, so its rows were seen; rows of
+// transactions at or above it are returned again by the next poll (a poll
+// may repeat a row; rows carry absolute values, so repeating is harmless).
+const (
+	sqlSnapshotXmin = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+	quotaCols       = `slot_id, cohort, capacity, booked`
+)
+
+func scanQuota(row pgx.Row) (vaxbook.Quota, error) {
+	var (
+		q      vaxbook.Quota
+		cohort int16
+	)
+	if err := row.Scan(&q.SlotID, &cohort, &q.Capacity, &q.Booked); err != nil {
+		return vaxbook.Quota{}, err
+	}
+	q.Cohort = int(cohort)
+	return q, nil
+}
+
+// Quotas calls fn for every quota row of the campaign, ordered by slot then
+// cohort, and returns the change sequence number the read reflects (to pass
+// to QuotaChanges).
+func (db *DB) Quotas(ctx context.Context, campaignID string, fn func(vaxbook.Quota) error) (int64, error) {
+	var seq int64
+	// The xmin is taken before the rows are read: a transaction the read does
+	// not see has an id at or above the read's xmin, itself at or above seq.
+	if err := db.pool.QueryRow(ctx, sqlSnapshotXmin).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("postgres: quotas: %w", err)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+quotaCols+` FROM quota WHERE campaign_id = $1 ORDER BY slot_id, cohort`, campaignID)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: quotas: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		q, err := scanQuota(rows)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: quotas: %w", err)
+		}
+		if err := fn(q); err != nil {
+			return 0, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("postgres: quotas: %w", err)
+	}
+	return seq, nil
+}
+
+// QuotaChanges returns the quota rows of the campaign written by
+// transactions at or after seq (see "Change sequence numbers"), ordered by
+// slot then cohort, and the sequence number to pass next time. It costs one
+// round trip and an index range scan on quota (campaign_id, chg).
+func (db *DB) QuotaChanges(ctx context.Context, campaignID string, seq int64) ([]vaxbook.Quota, int64, error) {
+	var (
+		next int64
+		qs   []vaxbook.Quota
+		pb   pgx.Batch
+	)
+	pb.Queue(sqlSnapshotXmin).QueryRow(func(row pgx.Row) error { return row.Scan(&next) })
+	pb.Queue(`SELECT `+quotaCols+` FROM quota WHERE campaign_id = $1 AND chg >= $2 ORDER BY slot_id, cohort`,
+		campaignID, seq).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			q, err := scanQuota(rows)
+			if err != nil {
+				return err
+			}
+			qs = append(qs, q)
+		}
+		return rows.Err()
+	})
+	if err := db.pool.SendBatch(ctx, &pb).Close(); err != nil {
+		return nil, 0, fmt.Errorf("postgres: quota changes: %w", err)
+	}
+	if next < seq {
+		next = seq
+	}
+	return qs, next, nil
+}

@@ -6,12 +6,12 @@ package node
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"vaxbook"
+	"vaxbook/postgres"
 	"vaxbook/sqlite"
 )
 
@@ -23,7 +23,11 @@ func OpenStore(ctx context.Context, db string) (vaxbook.Store, error) {
 		return nil, vaxbook.InvalidParam("db", "no database given: a SQLite file or directory, or a postgres:// URL")
 	}
 	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		return nil, errors.New("node.OpenStore: PostgreSQL not wired yet")
+		s, err := postgres.Open(ctx, db, postgres.Options{})
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return s, nil
 	}
 	if fi, err := os.Stat(db); (err == nil && fi.IsDir()) || strings.HasSuffix(db, string(os.PathSeparator)) {
 		db = filepath.Join(db, "vaxbook.db")

@@ -2,6 +2,7 @@ package booking
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"math/rand/v2"
@@ -240,3 +241,21 @@ func quotasSort(q []vaxbook.Quota) {
 		return a.Cohort - b.Cohort
 	})
 }
+
+// fataler is what testing.TB and *rapid.T share.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+// openDataset loads a built country into a fresh in-memory store.
+func openDataset(t fataler, k *country) (*inmem.Store, error) {
+	t.Helper()
+	s := inmem.New()
+	if err := s.Load(context.Background(), k.data); err != nil {
+		t.Fatal(err)
+	}
+	return s, nil
+}
+
+var errorAs = errors.As

@@ -1,0 +1,113 @@
+// Package web is vaxbook's HTTP face: the JSON API under /api/v1/, the
+// citizen pages, the operator dashboard under /ops/, /metrics, /healthz and
+// /readyz. It talks to the domain services (booking engine, identity,
+// waiting room) and to root interfaces — never to a storage adapter.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"vaxbook"
+	"vaxbook/booking"
+	"vaxbook/i18n"
+	"vaxbook/internal/clock"
+	"vaxbook/ops"
+)
+
+// Config is what a Server needs. Log, Clock, I18n, Metrics and Engine are
+// required.
+type Config struct {
+	Log     *slog.Logger
+	Clock   clock.Clock
+	I18n    *i18n.Catalog
+	Metrics *ops.Metrics
+	Engine  *booking.Engine
+	// Ready reports whether the node can serve (store reachable, …); nil: always.
+	Ready func(ctx context.Context) error
+}
+
+// Server serves HTTP.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	clock  clock.Clock
+	engine *booking.Engine
+	mux    *http.ServeMux
+
+	patterns []string
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg, log: cfg.Log, clock: cfg.Clock, engine: cfg.Engine, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// Handler returns the whole HTTP handler with the common middleware.
+func (s *Server) Handler() http.Handler {
+	return withBasics(s.mux, s.log, s.cfg.Metrics, s.clock.Now)
+}
+
+// Routes returns every registered route pattern (the OpenAPI test checks
+// each /api/ route is documented).
+func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, h)
+}
+
+func (s *Server) routes() {
+	s.handle("GET /healthz", s.healthz)
+	s.handle("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+
+	s.handle("GET /api/v1/campaigns/current", s.currentCampaign)
+	s.handle("GET /api/v1/regions", s.regions)
+	s.handle("GET /api/v1/clinics", s.clinics)
+	s.handle("GET /api/v1/clinics/{id}", s.clinic)
+	s.handle("GET /api/v1/clinics/{id}/slots", s.clinicSlots)
+	s.handle("/api/", s.apiNotFound)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "not ready", "err", err)
+			writeProblem(w, r, s.log, vaxbook.Errorf(vaxbook.CodeUnavailable, "not ready"))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// apiNotFound answers unknown API paths (and known paths with the wrong
+// method, which ServeMux routes here too) as problem+json.
+func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pat := s.mux.Handler(probe); pat != "" && pat != "/api/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeProblemStatus(w, r, s.log, http.StatusMethodNotAllowed,
+			vaxbook.Errorf(vaxbook.CodeInvalid, "method %s is not allowed here; use %s", r.Method, strings.Join(allow, " or ")))
+		return
+	}
+	writeProblem(w, r, s.log, vaxbook.Errorf(vaxbook.CodeNotFound, "no API route %s %s", r.Method, clip(r.URL.Path)))
+}

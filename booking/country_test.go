@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -164,10 +165,34 @@ func sortDataset(d *vaxbook.Dataset) {
 }
 
 // openCountry loads a country into a fresh in-memory store.
-func openCountry(t testing.TB, sp spec) (*inmem.Store, *country) {
+func openCountry(t testing.TB, sp spec) (vaxbook.Store, *country) {
+	return openCountryOn(t, "inmem", sp)
+}
+
+// storeKinds are the adapters the engine tests run against.
+var storeKinds = []string{"inmem", "sqlite"}
+
+// forKinds runs test once per store kind.
+func forKinds(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
+	}
+}
+
+// openCountryOn loads a country into a fresh store of the given kind.
+func openCountryOn(t testing.TB, kind string, sp spec) (vaxbook.Store, *country) {
 	t.Helper()
 	k := buildCountry(testCampaign(t), sp)
-	s := inmem.New()
+	var s vaxbook.Store
+	switch kind {
+	case "inmem":
+		s = inmem.New()
+	case "sqlite":
+		s = openSQLite(t, filepath.Join(t.TempDir(), "vaxbook.db"))
+	default:
+		t.Fatalf("unknown store kind %q", kind)
+	}
+	t.Cleanup(func() { s.Close() })
 	if err := s.Load(context.Background(), k.data); err != nil {
 		t.Fatal(err)
 	}

@@ -78,8 +78,10 @@ func dayRemaining(t testing.TB, e *Engine, clinicID int64, date vaxbook.Date, co
 	return 0
 }
 
-func TestBookChangeCancel(t *testing.T) {
-	store, k := openCountry(t, spec{Clinics: 4, Days: 3, Hours: []int{9, 10}, Cap: 2, People: 100})
+func TestBookChangeCancel(t *testing.T) { forKinds(t, testBookChangeCancel) }
+
+func testBookChangeCancel(t *testing.T, kind string) {
+	store, k := openCountryOn(t, kind, spec{Clinics: 4, Days: 3, Hours: []int{9, 10}, Cap: 2, People: 100})
 	e := newEngine(t, store, k.c, Config{})
 	ctx := context.Background()
 	p := newPerson(9) // cohort 9: books on Aug 9 from 20:00
@@ -164,7 +166,9 @@ func TestBookChangeCancel(t *testing.T) {
 	sameIndex(t, e, store)
 }
 
-func TestRefusals(t *testing.T) {
+func TestRefusals(t *testing.T) { forKinds(t, testRefusals) }
+
+func testRefusals(t *testing.T, kind string) {
 	ctx := context.Background()
 	p9 := newPerson(9)   // cohort 9
 	p19 := newPerson(19) // cohort 9 too
@@ -284,7 +288,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			store, k := openCountry(t, spec{Clinics: 2, Days: 2, Hours: []int{9, 10}, Cap: 1, People: 50})
+			store, k := openCountryOn(t, kind, spec{Clinics: 2, Days: 2, Hours: []int{9, 10}, Cap: 1, People: 50})
 			e := newEngine(t, store, k.c, Config{})
 			v := env{e, k}
 			err := tc.run(t, v)
@@ -338,8 +342,10 @@ func TestEligibilityByServerTime(t *testing.T) {
 	sameIndex(t, e, store)
 }
 
-func TestIdempotentRetry(t *testing.T) {
-	store, k := openCountry(t, spec{Clinics: 2, Days: 2, Hours: []int{9, 10}, Cap: 1, People: 50})
+func TestIdempotentRetry(t *testing.T) { forKinds(t, testIdempotentRetry) }
+
+func testIdempotentRetry(t *testing.T, kind string) {
+	store, k := openCountryOn(t, kind, spec{Clinics: 2, Days: 2, Hours: []int{9, 10}, Cap: 1, People: 50})
 	e := newEngine(t, store, k.c, Config{})
 	ctx := context.Background()
 	p, q := newPerson(9), newPerson(19)
@@ -376,8 +382,10 @@ func TestIdempotentRetry(t *testing.T) {
 
 // TestPooling: during the rotation a person takes only from their cohort's
 // row; once pooled, from any row's remainder.
-func TestPooling(t *testing.T) {
-	store, k := openCountry(t, spec{Clinics: 1, Days: 1, Hours: []int{9}, Cap: 1, People: 100})
+func TestPooling(t *testing.T) { forKinds(t, testPooling) }
+
+func testPooling(t *testing.T, kind string) {
+	store, k := openCountryOn(t, kind, spec{Clinics: 1, Days: 1, Hours: []int{9}, Cap: 1, People: 200})
 	e := newEngine(t, store, k.c, Config{})
 	ctx := context.Background()
 	s := k.dose1[0].ID
@@ -423,8 +431,10 @@ func (g *gatedStore) Apply(ctx context.Context, muts []vaxbook.Mutation) ([]vaxb
 
 // TestGroupCommit: writes of many goroutines share transactions, each
 // caller gets its own outcome, and refusals do not fail their neighbours.
-func TestGroupCommit(t *testing.T) {
-	inner, k := openCountry(t, spec{Clinics: 3, Days: 2, Hours: []int{9, 10, 11}, Cap: 2, People: 400})
+func TestGroupCommit(t *testing.T) { forKinds(t, testGroupCommit) }
+
+func testGroupCommit(t *testing.T, kind string) {
+	inner, k := openCountryOn(t, kind, spec{Clinics: 3, Days: 2, Hours: []int{9, 10, 11}, Cap: 2, People: 400})
 	store := &gatedStore{Store: inner, entered: make(chan struct{}), release: make(chan struct{})}
 	e := newEngine(t, store, k.c, Config{MaxBatch: 64})
 	ctx := context.Background()
@@ -511,8 +521,10 @@ func (f *failingStore) Apply(ctx context.Context, muts []vaxbook.Mutation) ([]va
 	return f.Store.Apply(ctx, muts)
 }
 
-func TestBatchFailure(t *testing.T) {
-	inner, k := openCountry(t, spec{Clinics: 1, Days: 1, Hours: []int{9, 10}, Cap: 2, People: 50})
+func TestBatchFailure(t *testing.T) { forKinds(t, testBatchFailure) }
+
+func testBatchFailure(t *testing.T, kind string) {
+	inner, k := openCountryOn(t, kind, spec{Clinics: 1, Days: 1, Hours: []int{9, 10}, Cap: 2, People: 50})
 	e := newEngine(t, &failingStore{Store: inner, poison: 19}, k.c, Config{MaxBatch: 1})
 	ctx := context.Background()
 	_, err := e.Book(ctx, newPerson(19), k.dose1[0].ID, "", day9Open)
@@ -531,8 +543,10 @@ func TestBatchFailure(t *testing.T) {
 
 // TestRefresh: a second node's index follows the first node's writes
 // through the store's quota change feed.
-func TestRefresh(t *testing.T) {
-	store, k := openCountry(t, spec{Clinics: 2, Days: 2, Hours: []int{9, 10}, Cap: 3, People: 100})
+func TestRefresh(t *testing.T) { forKinds(t, testRefresh) }
+
+func testRefresh(t *testing.T, kind string) {
+	store, k := openCountryOn(t, kind, spec{Clinics: 2, Days: 2, Hours: []int{9, 10}, Cap: 3, People: 100})
 	a := newEngine(t, store, k.c, Config{})
 	b := newEngine(t, store, k.c, Config{})
 	c := newEngine(t, store, k.c, Config{Refresh: 5 * time.Millisecond})
@@ -573,8 +587,10 @@ func TestRefresh(t *testing.T) {
 
 // TestConcurrentRandomWrites: random books, changes and cancels from many
 // goroutines keep the store sound and the index equal to the store.
-func TestConcurrentRandomWrites(t *testing.T) {
-	store, k := openCountry(t, spec{Clinics: 3, Days: 3, Hours: []int{9, 10}, Cap: 1, People: 600})
+func TestConcurrentRandomWrites(t *testing.T) { forKinds(t, testConcurrentRandomWrites) }
+
+func testConcurrentRandomWrites(t *testing.T, kind string) {
+	store, k := openCountryOn(t, kind, spec{Clinics: 3, Days: 3, Hours: []int{9, 10}, Cap: 1, People: 600})
 	e := newEngine(t, store, k.c, Config{MaxBatch: 32})
 	ctx := context.Background()
 	now := poolOpen.Add(time.Hour)

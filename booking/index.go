@@ -70,8 +70,17 @@ type slotRec struct {
 	mask   uint16 // bit k: the slot has a quota row for cohort k
 }
 
-// load reads the catalog and the quota rows of campaign c from the store.
-func load(ctx context.Context, store vaxbook.Store, c vaxbook.Campaign) (*index, int64, error) {
+// source is what the index is loaded from: a vaxbook.Store's catalog and
+// quota rows.
+type source interface {
+	Regions(ctx context.Context) ([]vaxbook.Region, error)
+	Clinics(ctx context.Context) ([]vaxbook.Clinic, error)
+	Slots(ctx context.Context, campaignID string, fn func(vaxbook.Slot) error) error
+	Quotas(ctx context.Context, campaignID string, fn func(vaxbook.Quota) error) (int64, error)
+}
+
+// load reads the catalog and the quota rows of campaign c.
+func load(ctx context.Context, store source, c vaxbook.Campaign) (*index, int64, error) {
 	loc, err := campaign.Location(c)
 	if err != nil {
 		return nil, 0, fmt.Errorf("booking: campaign %s: %w", c.ID, err)

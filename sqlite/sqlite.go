@@ -106,7 +106,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		v := url.Values{}
 		v.Set("_busy_timeout", fmt.Sprint(opts.BusyTimeout.Milliseconds()))
 		v.Set("_foreign_keys", "1")
-		v.Set("_stmt_cache_size", "64")
+		v.Set("_stmt_cache_size", "128")
 		for k, vs := range extra {
 			v[k] = vs
 		}

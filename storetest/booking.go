@@ -398,6 +398,13 @@ func runInvalid(t *testing.T, open Opener) {
 			snap.mustEqual(t, takeSnapshot(t, s, 1))
 		})
 	}
+	t.Run("unknown person or campaign", func(t *testing.T) {
+		refused(t, s, BookTwo(People+1000, FirstDose1Slot, t0, 1), vaxbook.CodeNotFound)
+		m := BookTwo(1, FirstDose1Slot, t0, 1)
+		m.CampaignID = "no-such-campaign"
+		refused(t, s, m, vaxbook.CodeNotFound)
+		snap.mustEqual(t, takeSnapshot(t, s, 1))
+	})
 	outs, err := s.Apply(ctxT(t), nil)
 	if err != nil || len(outs) != 0 {
 		t.Fatalf("Apply(nil) = %v, %v; want no outcomes, no error", outs, err)

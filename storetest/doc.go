@@ -42,8 +42,11 @@
 //   - Mutations are applied in order; a later mutation sees the effect of
 //     the earlier ones of the same batch (a cancel then a book for the same
 //     person in one batch both succeed).
-//   - A malformed mutation (unknown Kind; book or change without Legs;
-//     change or cancel without BookingID) is refused with CodeInvalid.
+//   - A malformed mutation (unknown Kind; book or change without Legs or
+//     with legs not in increasing dose order; change or cancel without
+//     BookingID) is refused with CodeInvalid. A mutation for a person or a
+//     campaign the store does not hold is refused with CodeNotFound (it
+//     must not fail the batch).
 //   - Idempotency is checked first. With IdempotencyKey set, the key is
 //     scoped to the person: (PersonID, IdempotencyKey). A stored key with
 //     the same RequestHash returns the stored outcome (bookings as they were

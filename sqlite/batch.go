@@ -1,0 +1,541 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"vaxbook"
+)
+
+// readBatch reads everything the mutations can touch (step 1 of Apply) and
+// returns it with the current quota change sequence number.
+func readBatch(ctx context.Context, tx *sql.Tx, muts []vaxbook.Mutation) (*batch, int64, error) {
+	b := &batch{
+		campaigns: map[string]bool{},
+		people:    map[int64]bool{},
+		idem:      map[idemKey]*idemEntry{},
+		active:    map[personCampaign][]*bk{},
+		byID:      map[int64]*bk{},
+		quota:     map[quotaKey]*quotaRow{},
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT seq FROM quota_clock WHERE id = 1), (SELECT COALESCE(MAX(id), 0) FROM booking)`).
+		Scan(&seq, &b.nextID); err != nil {
+		return nil, 0, internal("apply: read clock", err)
+	}
+	b.nextID++
+
+	var keys, pcs, people, ids jsonArray
+	seenPC := map[personCampaign]bool{}
+	seenPerson := map[int64]bool{}
+	for i := range muts {
+		m := &muts[i]
+		if m.IdempotencyKey != "" && utf8.ValidString(m.IdempotencyKey) {
+			keys.open()
+			keys.int(m.PersonID).str(m.IdempotencyKey).close()
+		}
+		pc := personCampaign{m.PersonID, m.CampaignID}
+		if !seenPC[pc] {
+			seenPC[pc] = true
+			pcs.open()
+			pcs.int(m.PersonID).str(m.CampaignID).close()
+		}
+		if !seenPerson[m.PersonID] {
+			seenPerson[m.PersonID] = true
+			people.open()
+			people.int(m.PersonID).close()
+		}
+		if m.BookingID != 0 {
+			ids.open()
+			ids.int(m.BookingID).close()
+		}
+	}
+
+	query := func(what, q string, arg string, scan func(*sql.Rows) error) error {
+		var args []any
+		if arg != "" {
+			args = append(args, arg)
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return internal("apply: read "+what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return internal("apply: read "+what, err)
+			}
+		}
+		return internal("apply: read "+what, rows.Err())
+	}
+	if err := query("campaigns", `SELECT id FROM campaign`, "", func(r *sql.Rows) error {
+		var id string
+		err := r.Scan(&id)
+		b.campaigns[id] = true
+		return err
+	}); err != nil {
+		return nil, 0, err
+	}
+	if err := query("people", `SELECT p.id FROM json_each(?1) AS j CROSS JOIN person AS p ON p.id = j.value->>0`, people.String(),
+		func(r *sql.Rows) error {
+			var id int64
+			err := r.Scan(&id)
+			b.people[id] = true
+			return err
+		}); err != nil {
+		return nil, 0, err
+	}
+	if !keys.empty() {
+		if err := query("idempotency", `SELECT i.person_id, i.key, i.request_hash, i.outcome
+			FROM json_each(?1) AS j CROSS JOIN idempotency AS i ON i.person_id = j.value->>0 AND i.key = j.value->>1`, keys.String(),
+			func(r *sql.Rows) error {
+				var k idemKey
+				var e idemEntry
+				var body string
+				if err := r.Scan(&k.person, &k.key, &e.hash, &body); err != nil {
+					return err
+				}
+				if err := json.Unmarshal([]byte(body), &e.outcome); err != nil {
+					return fmt.Errorf("stored outcome of person %d: %w", k.person, err)
+				}
+				b.idem[k] = &e
+				return nil
+			}); err != nil {
+			return nil, 0, err
+		}
+	}
+	scanBk := func(r *sql.Rows) (*bk, error) {
+		x := &bk{}
+		var status string
+		var created, updated int64
+		err := r.Scan(&x.ID, &x.PersonID, &x.CampaignID, &x.Dose, &x.SlotID, &x.Cohort, &status, &x.Version, &created, &updated)
+		x.Status, x.CreatedAt, x.UpdatedAt = vaxbook.BookingStatus(status), instant(created), instant(updated)
+		return x, err
+	}
+	if err := query("active bookings", `SELECT b.id, b.person_id, b.campaign_id, b.dose, b.slot_id, b.cohort, b.status, b.version, b.created_at, b.updated_at
+		FROM json_each(?1) AS j CROSS JOIN booking AS b
+		ON b.person_id = j.value->>0 AND b.campaign_id = j.value->>1 AND b.status = 'active'`, pcs.String(),
+		func(r *sql.Rows) error {
+			x, err := scanBk(r)
+			if err != nil {
+				return err
+			}
+			b.byID[x.ID] = x
+			pc := personCampaign{x.PersonID, x.CampaignID}
+			b.active[pc] = append(b.active[pc], x)
+			return nil
+		}); err != nil {
+		return nil, 0, err
+	}
+	for _, list := range b.active {
+		slices.SortFunc(list, func(x, y *bk) int { return x.Dose - y.Dose })
+	}
+	if !ids.empty() {
+		if err := query("bookings", `SELECT b.id, b.person_id, b.campaign_id, b.dose, b.slot_id, b.cohort, b.status, b.version, b.created_at, b.updated_at
+			FROM json_each(?1) AS j CROSS JOIN booking AS b ON b.id = j.value->>0`, ids.String(),
+			func(r *sql.Rows) error {
+				x, err := scanBk(r)
+				if err == nil && b.byID[x.ID] == nil {
+					b.byID[x.ID] = x
+				}
+				return err
+			}); err != nil {
+			return nil, 0, err
+		}
+	}
+
+	// Quota rows: every leg's candidate rows and the rows of the active
+	// bookings read above.
+	var rows jsonArray
+	seenRow := map[quotaKey]bool{}
+	addRow := func(k quotaKey) {
+		if !seenRow[k] {
+			seenRow[k] = true
+			rows.open()
+			rows.int(k.slot).int(int64(k.cohort)).close()
+		}
+	}
+	for i := range muts {
+		for _, l := range muts[i].Legs {
+			for _, c := range l.Cohorts {
+				addRow(quotaKey{l.SlotID, c})
+			}
+		}
+	}
+	for _, list := range b.active {
+		for _, x := range list {
+			addRow(quotaKey{x.SlotID, x.Cohort})
+		}
+	}
+	if !rows.empty() {
+		if err := query("quota rows", `SELECT q.slot_id, q.cohort, q.capacity, q.booked
+			FROM json_each(?1) AS j CROSS JOIN quota AS q ON q.slot_id = j.value->>0 AND q.cohort = j.value->>1`, rows.String(),
+			func(r *sql.Rows) error {
+				var k quotaKey
+				q := &quotaRow{}
+				err := r.Scan(&k.slot, &k.cohort, &q.capacity, &q.booked)
+				q.read = q.booked
+				b.quota[k] = q
+				return err
+			}); err != nil {
+			return nil, 0, err
+		}
+	}
+	return b, seq, nil
+}
+
+// apply runs one mutation against the in-memory copy (step 2 of Apply).
+func (b *batch) apply(m *vaxbook.Mutation) vaxbook.Outcome {
+	var ik idemKey
+	if m.IdempotencyKey != "" {
+		if !utf8.ValidString(m.IdempotencyKey) {
+			return vaxbook.Outcome{Err: vaxbook.Errorf(vaxbook.CodeInvalid, "the Idempotency-Key must be UTF-8 text")}
+		}
+		ik = idemKey{m.PersonID, m.IdempotencyKey}
+		if e := b.idem[ik]; e != nil {
+			if e.hash != m.RequestHash {
+				return vaxbook.Outcome{Err: vaxbook.Errorf(vaxbook.CodeIdempotencyReused,
+					"this Idempotency-Key was already used for a different request")}
+			}
+			o := vaxbook.Outcome{Bookings: slices.Clone(e.outcome.Bookings), Replayed: true}
+			if e.outcome.Code != "" {
+				o.Err = &vaxbook.Error{Code: e.outcome.Code, Message: e.outcome.Message}
+			}
+			return o
+		}
+	}
+	if r := validate(m); r != nil {
+		return vaxbook.Outcome{Err: r}
+	}
+	var (
+		out []vaxbook.Booking
+		ref refusal
+	)
+	switch {
+	case !b.campaigns[m.CampaignID]:
+		ref = vaxbook.Errorf(vaxbook.CodeNotFound, "no campaign %q", m.CampaignID)
+	case !b.people[m.PersonID]:
+		ref = vaxbook.Errorf(vaxbook.CodeNotFound, "no person %d", m.PersonID)
+	case m.Kind == vaxbook.MutationBook:
+		out, ref = b.book(m)
+	case m.Kind == vaxbook.MutationChange:
+		out, ref = b.change(m)
+	default:
+		out, ref = b.cancel(m)
+	}
+	if m.IdempotencyKey != "" {
+		e := &idemEntry{hash: m.RequestHash, isNew: true, at: micros(m.At), outcome: storedOutcome{Bookings: out}}
+		if ref != nil {
+			e.outcome = storedOutcome{Code: ref.Code, Message: ref.Message}
+		}
+		b.idem[ik] = e
+	}
+	if ref != nil {
+		return vaxbook.Outcome{Err: ref}
+	}
+	return vaxbook.Outcome{Bookings: out}
+}
+
+// validate refuses malformed mutations.
+func validate(m *vaxbook.Mutation) refusal {
+	switch m.Kind {
+	case vaxbook.MutationBook, vaxbook.MutationChange:
+		if len(m.Legs) == 0 {
+			return vaxbook.Errorf(vaxbook.CodeInvalid, "a %s needs at least one leg", m.Kind)
+		}
+		if m.Kind == vaxbook.MutationChange && m.BookingID == 0 {
+			return vaxbook.Errorf(vaxbook.CodeInvalid, "a change needs a booking id")
+		}
+		for i, l := range m.Legs {
+			if l.Dose < 1 || (i > 0 && l.Dose <= m.Legs[i-1].Dose) {
+				return vaxbook.Errorf(vaxbook.CodeInvalid, "legs must be in increasing dose order from 1")
+			}
+		}
+	case vaxbook.MutationCancel:
+		if m.BookingID == 0 {
+			return vaxbook.Errorf(vaxbook.CodeInvalid, "a cancel needs a booking id")
+		}
+	default:
+		return vaxbook.Errorf(vaxbook.CodeInvalid, "unknown mutation kind %q", m.Kind)
+	}
+	return nil
+}
+
+// takeLegs takes one place per leg from the first listed row with room, or
+// refuses and takes nothing.
+func (b *batch) takeLegs(legs []vaxbook.Leg) ([]int, refusal) {
+	cohorts := make([]int, len(legs))
+	for i, l := range legs {
+		took := false
+		for _, c := range l.Cohorts {
+			if q := b.quota[quotaKey{l.SlotID, c}]; q != nil && q.booked < q.capacity {
+				q.booked++
+				cohorts[i], took = c, true
+				break
+			}
+		}
+		if !took {
+			for j := range i { // undo
+				b.quota[quotaKey{legs[j].SlotID, cohorts[j]}].booked--
+			}
+			if i == 0 {
+				return nil, vaxbook.Errorf(vaxbook.CodeSlotFull, "no place left in this slot")
+			}
+			return nil, vaxbook.Errorf(vaxbook.CodeDose2Unavailable, "no place left for dose %d at the paired time", l.Dose)
+		}
+	}
+	return cohorts, nil
+}
+
+func snapshot(list []*bk) []vaxbook.Booking {
+	out := make([]vaxbook.Booking, len(list))
+	for i, x := range list {
+		out[i] = x.Booking
+	}
+	return out
+}
+
+func (b *batch) book(m *vaxbook.Mutation) ([]vaxbook.Booking, refusal) {
+	pc := personCampaign{m.PersonID, m.CampaignID}
+	act := b.active[pc]
+	for _, x := range act {
+		for _, l := range m.Legs {
+			if l.Dose == x.Dose {
+				return nil, vaxbook.Errorf(vaxbook.CodeAlreadyBooked, "you already have a booking for dose %d", x.Dose)
+			}
+		}
+	}
+	cohorts, ref := b.takeLegs(m.Legs)
+	if ref != nil {
+		return nil, ref
+	}
+	at := instant(micros(m.At))
+	for i, l := range m.Legs {
+		x := &bk{isNew: true, Booking: vaxbook.Booking{ID: b.nextID, PersonID: m.PersonID, CampaignID: m.CampaignID,
+			Dose: l.Dose, SlotID: l.SlotID, Cohort: cohorts[i], Status: vaxbook.BookingActive, Version: 1,
+			CreatedAt: at, UpdatedAt: at}}
+		b.nextID++
+		b.byID[x.ID] = x
+		b.inserted = append(b.inserted, x)
+		act = append(act, x)
+	}
+	slices.SortStableFunc(act, func(x, y *bk) int { return x.Dose - y.Dose })
+	b.active[pc] = act
+	return snapshot(act), nil
+}
+
+// owned checks that m.BookingID is an active booking of m's person and
+// campaign and returns the person's active bookings of the campaign.
+func (b *batch) owned(m *vaxbook.Mutation) ([]*bk, refusal) {
+	x := b.byID[m.BookingID]
+	switch {
+	case x == nil || x.CampaignID != m.CampaignID:
+		return nil, vaxbook.Errorf(vaxbook.CodeNotFound, "no booking %d in this campaign", m.BookingID)
+	case x.PersonID != m.PersonID:
+		return nil, vaxbook.Errorf(vaxbook.CodeNotYourBooking, "booking %d is not yours", m.BookingID)
+	case x.Status != vaxbook.BookingActive:
+		return nil, vaxbook.Errorf(vaxbook.CodeBookingCancelled, "booking %d was cancelled", m.BookingID)
+	}
+	return b.active[personCampaign{m.PersonID, m.CampaignID}], nil
+}
+
+func (b *batch) give(list []*bk, sign int) {
+	for _, x := range list {
+		k := quotaKey{x.SlotID, x.Cohort}
+		q := b.quota[k]
+		if q == nil { // a booking without its quota row: the write will fail the batch
+			q = &quotaRow{}
+			b.quota[k] = q
+		}
+		q.booked -= sign
+	}
+}
+
+func (b *batch) change(m *vaxbook.Mutation) ([]vaxbook.Booking, refusal) {
+	act, ref := b.owned(m)
+	if ref != nil {
+		return nil, ref
+	}
+	if len(act) != len(m.Legs) {
+		return nil, vaxbook.Errorf(vaxbook.CodeInvalid, "a change must move every active dose (%d), not %d", len(act), len(m.Legs))
+	}
+	for i := range act { // both in dose order
+		if act[i].Dose != m.Legs[i].Dose {
+			return nil, vaxbook.Errorf(vaxbook.CodeInvalid, "a change must move every active dose")
+		}
+	}
+	b.give(act, 1)
+	cohorts, ref := b.takeLegs(m.Legs)
+	if ref != nil {
+		b.give(act, -1) // take the old places back
+		return nil, ref
+	}
+	at := instant(micros(m.At))
+	for i, x := range act {
+		x.SlotID, x.Cohort, x.Version, x.UpdatedAt = m.Legs[i].SlotID, cohorts[i], x.Version+1, at
+		x.dirty = !x.isNew
+	}
+	return snapshot(act), nil
+}
+
+func (b *batch) cancel(m *vaxbook.Mutation) ([]vaxbook.Booking, refusal) {
+	act, ref := b.owned(m)
+	if ref != nil {
+		return nil, ref
+	}
+	b.give(act, 1)
+	at := instant(micros(m.At))
+	for _, x := range act {
+		x.Status, x.Version, x.UpdatedAt = vaxbook.BookingCancelled, x.Version+1, at
+		x.dirty = !x.isNew
+	}
+	delete(b.active, personCampaign{m.PersonID, m.CampaignID})
+	return snapshot(act), nil
+}
+
+// write stores the net effect of the batch (step 3 of Apply). Updates of
+// existing bookings go first: they only ever deactivate or move rows, so the
+// inserts after them cannot meet a stale active row in the unique index.
+func (b *batch) write(ctx context.Context, tx *sql.Tx, seq int64) error {
+	exec := func(what, q string, want int, args ...any) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return internal("apply: "+what, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return internal("apply: "+what, err)
+		}
+		if want >= 0 && int(n) != want {
+			return internal("apply: "+what, fmt.Errorf("%d rows written, want %d: the database changed under the batch", n, want))
+		}
+		return nil
+	}
+	var upd jsonArray
+	nUpd := 0
+	for _, x := range b.byID {
+		if x.dirty {
+			upd.open()
+			upd.int(x.ID).int(x.SlotID).int(int64(x.Cohort)).str(string(x.Status)).int(int64(x.Version)).int(micros(x.UpdatedAt)).close()
+			nUpd++
+		}
+	}
+	if nUpd > 0 {
+		if err := exec("update bookings", `UPDATE booking SET slot_id = j.value->>1, cohort = j.value->>2, status = j.value->>3,
+			version = j.value->>4, updated_at = j.value->>5
+			FROM json_each(?1) AS j WHERE booking.id = j.value->>0`, nUpd, upd.String()); err != nil {
+			return err
+		}
+	}
+	if len(b.inserted) > 0 {
+		var ins jsonArray
+		for _, x := range b.inserted {
+			ins.open()
+			ins.int(x.ID).int(x.PersonID).str(x.CampaignID).int(int64(x.Dose)).int(x.SlotID).int(int64(x.Cohort)).
+				str(string(x.Status)).int(int64(x.Version)).int(micros(x.CreatedAt)).int(micros(x.UpdatedAt)).close()
+		}
+		if err := exec("insert bookings", `INSERT INTO booking (id, person_id, campaign_id, dose, slot_id, cohort, status, version, created_at, updated_at)
+			SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9
+			FROM json_each(?1) AS j`, len(b.inserted), ins.String()); err != nil {
+			return err
+		}
+	}
+	var qs jsonArray
+	nq := 0
+	for k, q := range b.quota {
+		if q.booked != q.read {
+			qs.open()
+			qs.int(k.slot).int(int64(k.cohort)).int(int64(q.read)).int(int64(q.booked)).close()
+			nq++
+		}
+	}
+	if nq > 0 {
+		// Conditional: the row must hold what was read and the new value
+		// must fit its capacity.
+		if err := exec("update quotas", `UPDATE quota SET booked = j.value->>3, seq = ?2
+			FROM json_each(?1) AS j
+			WHERE quota.slot_id = j.value->>0 AND quota.cohort = j.value->>1
+			AND quota.booked = j.value->>2 AND j.value->>3 BETWEEN 0 AND quota.capacity`, nq, qs.String(), seq); err != nil {
+			return err
+		}
+		if err := exec("advance quota clock", `UPDATE quota_clock SET seq = ?1 WHERE id = 1`, 1, seq); err != nil {
+			return err
+		}
+	}
+	var idem jsonArray
+	nIdem := 0
+	var body []byte
+	for k, e := range b.idem {
+		if e.isNew {
+			body = appendOutcome(body[:0], e.outcome)
+			idem.open()
+			idem.int(k.person).str(k.key).str(e.hash).str(string(body)).int(e.at).close()
+			nIdem++
+		}
+	}
+	if nIdem > 0 {
+		if err := exec("store outcomes", `INSERT INTO idempotency (person_id, key, request_hash, outcome, created_at)
+			SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?1) AS j`, nIdem, idem.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendOutcome encodes o as JSON, as json.Marshal would (storedOutcome and
+// vaxbook.Booking field names), without reflection: it runs for every
+// idempotent mutation.
+func appendOutcome(buf []byte, o storedOutcome) []byte {
+	buf = append(buf, '{')
+	if len(o.Bookings) > 0 {
+		buf = append(buf, `"bookings":[`...)
+		for i, x := range o.Bookings {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, `{"id":`...)
+			buf = strconv.AppendInt(buf, x.ID, 10)
+			buf = append(buf, `,"person_id":`...)
+			buf = strconv.AppendInt(buf, x.PersonID, 10)
+			buf = append(buf, `,"campaign_id":`...)
+			buf = appendJSONString(buf, x.CampaignID)
+			buf = append(buf, `,"dose":`...)
+			buf = strconv.AppendInt(buf, int64(x.Dose), 10)
+			buf = append(buf, `,"slot_id":`...)
+			buf = strconv.AppendInt(buf, x.SlotID, 10)
+			buf = append(buf, `,"cohort":`...)
+			buf = strconv.AppendInt(buf, int64(x.Cohort), 10)
+			buf = append(buf, `,"status":`...)
+			buf = appendJSONString(buf, string(x.Status))
+			buf = append(buf, `,"version":`...)
+			buf = strconv.AppendInt(buf, int64(x.Version), 10)
+			buf = append(buf, `,"created_at":"`...)
+			buf = x.CreatedAt.AppendFormat(buf, time.RFC3339Nano)
+			buf = append(buf, `","updated_at":"`...)
+			buf = x.UpdatedAt.AppendFormat(buf, time.RFC3339Nano)
+			buf = append(buf, `"}`...)
+		}
+		buf = append(buf, ']')
+	}
+	if o.Code != "" {
+		if len(o.Bookings) > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `"code":`...)
+		buf = appendJSONString(buf, string(o.Code))
+		buf = append(buf, `,"message":`...)
+		buf = appendJSONString(buf, o.Message)
+	}
+	return append(buf, '}')
+}
+
+func appendJSONString(buf []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(buf, q...)
+}

@@ -1,0 +1,13 @@
+package waitroom_test
+
+import (
+	"testing"
+
+	"vaxbook"
+	"vaxbook/waitroom"
+	"vaxbook/waitroom/waitroomtest"
+)
+
+func TestMemoryContract(t *testing.T) {
+	waitroomtest.Run(t, func(t *testing.T) vaxbook.WaitRoomBackend { return waitroom.NewMemory() })
+}

@@ -1,0 +1,280 @@
+package waitroom
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"vaxbook"
+	"vaxbook/internal/clock"
+)
+
+// Tick implements vaxbook.WaitRoom. Every node flushes its booking-stage
+// observations and tries to take or renew the controller lease; the node
+// holding it (exactly one at a time: the backend fences its writes with the
+// lease token) opens rooms that are due, frees no-shows and expired passes,
+// runs the controller and admits the next people of every open room.
+func (s *Service) Tick(ctx context.Context, now time.Time) error {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	sample := vaxbook.StageSample{
+		Count:      s.stCount.Swap(0),
+		Errors:     s.stErrors.Swap(0),
+		LatencySum: time.Duration(s.stLatency.Swap(0)),
+		InFlight:   s.stInFlight.Load(),
+	}
+	if err := s.b.AddStage(ctx, s.cfg.Node, sample, now); err != nil {
+		return fmt.Errorf("waitroom: tick: report stage: %w", err)
+	}
+	l, err := s.b.Lease(ctx, s.cfg.Node, now, s.cfg.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("waitroom: tick: lease: %w", err)
+	}
+	holder := l.Holder
+	s.leader.Store(&holder)
+	g, err := s.b.Global(ctx)
+	if err != nil {
+		return fmt.Errorf("waitroom: tick: %w", err)
+	}
+	set := s.effective(g)
+	s.settings.Store(&set)
+	if !l.Held {
+		s.ctrl = nil // a later leadership starts from the shared state
+		return nil
+	}
+	if err := s.lead(ctx, l, g, set, now); err != nil {
+		if vaxbook.ErrorCode(err) == vaxbook.CodeConflict { // lost the lease mid-tick
+			s.ctrl = nil
+			none := ""
+			s.leader.Store(&none)
+			return nil
+		}
+		return fmt.Errorf("waitroom: tick: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) effective(g vaxbook.WaitRoomGlobal) vaxbook.WaitRoomSettings {
+	if g.SettingsSet {
+		return g.Settings
+	}
+	return s.cfg.Defaults
+}
+
+type roomTick struct {
+	ri      *roomInfo
+	c       vaxbook.RoomCounters
+	waiting int64
+	admit   int64
+}
+
+func (s *Service) lead(ctx context.Context, l vaxbook.Lease, g vaxbook.WaitRoomGlobal, set vaxbook.WaitRoomSettings, now time.Time) error {
+	stage, err := s.b.TakeStage(ctx, l, now)
+	if err != nil {
+		return err
+	}
+	ids, err := s.b.RoomIDs(ctx)
+	if err != nil {
+		return err
+	}
+	var open []roomTick
+	demand := false
+	for _, id := range ids {
+		c, err := s.b.Counters(ctx, id)
+		if err != nil {
+			if vaxbook.ErrorCode(err) == vaxbook.CodeNotInQueue {
+				continue // dropped meanwhile
+			}
+			return err
+		}
+		ri := s.infoOf(c)
+		if now.After(c.Closes.Add(s.cfg.Retention)) {
+			if err := s.b.DropRoom(ctx, id); err != nil {
+				return err
+			}
+			s.forget(id)
+			continue
+		}
+		if _, err := s.b.Expire(ctx, id, now); err != nil {
+			return err
+		}
+		if c.PreQueue < 0 && !now.Before(c.Opens) {
+			var opened bool
+			if c, opened, err = s.b.OpenRoom(ctx, id, now); err != nil {
+				return err
+			}
+			if opened {
+				s.auditShuffle(ctx, ri, c, now)
+			}
+		}
+		if c.PreQueue < 0 || !now.Before(c.Closes) {
+			continue
+		}
+		w := int64(c.Tail - c.Head)
+		demand = demand || w > 0
+		open = append(open, roomTick{ri: ri, c: c, waiting: w})
+	}
+
+	// Expiries changed the counts of people admitted and not finished.
+	if g, err = s.b.Global(ctx); err != nil {
+		return err
+	}
+
+	// The rate.
+	dt := time.Duration(0)
+	if !g.LastTick.IsZero() && now.After(g.LastTick) {
+		dt = min(now.Sub(g.LastTick), s.cfg.MaxTickGap)
+	}
+	if s.ctrl == nil {
+		start := g.Rate
+		if start <= 0 {
+			start = set.RatePerS
+		}
+		s.ctrl = NewController(s.cfg.Controller, start)
+		if !g.Controller.At.IsZero() {
+			s.ctrl.Restore(g.Controller)
+		}
+		s.acc, s.accFrom = vaxbook.StageSample{}, now
+	}
+	s.acc.Count += stage.Count
+	s.acc.Errors += stage.Errors
+	s.acc.LatencySum += stage.LatencySum
+	s.acc.InFlight = stage.InFlight
+	rate := g.Rate
+	switch set.Mode {
+	case vaxbook.ModeAuto, vaxbook.ModeDrain:
+		if interval := now.Sub(s.accFrom); interval >= s.cfg.ControlEvery || g.Rate <= 0 {
+			rate = s.ctrl.Update(s.acc, interval, demand, set.MinRate, set.MaxRate, now)
+			s.acc, s.accFrom = vaxbook.StageSample{}, now
+		} else {
+			rate = clamp(s.ctrl.State().Rate, set.MinRate, set.MaxRate)
+		}
+	case vaxbook.ModeFixed:
+		rate = set.RatePerS
+		s.fixed(rate, now)
+	case vaxbook.ModePaused:
+		rate = 0
+		s.fixed(s.ctrl.State().Rate, now)
+	}
+
+	// The budget: tokens at the rate, plus owed compensation for no-shows
+	// and unused passes, within the bound on people admitted and not finished.
+	tokens := g.Tokens + rate*dt.Seconds()
+	tokens = math.Min(tokens, math.Max(rate*s.cfg.MaxTickGap.Seconds(), 1))
+	if rate <= 0 {
+		tokens = 0
+	}
+	budget := int64(tokens)
+	var owed int64
+	if rate > 0 {
+		owed = min(g.Owed, int64(math.Ceil(rate*dt.Seconds())))
+	}
+	budget += owed
+	if set.MaxActive > 0 {
+		budget = min(budget, max(0, set.MaxActive-g.Active-g.Unclaimed))
+	}
+	s.distribute(budget, open)
+
+	withDemand := 0
+	for _, rt := range open {
+		if rt.waiting > 0 {
+			withDemand++
+		}
+	}
+	share := rate / float64(max(withDemand, 1))
+	deadline := now.Add(s.cfg.ClaimTimeout)
+	var admitted int64
+	for _, rt := range open {
+		// A sample of the outflow is valid only if the rate, not the
+		// length of the line, limited the room.
+		valid := rate > 0 && rt.admit < rt.waiting
+		o := s.cfg.Outflow.advance(rt.c.Outflow, rt.c.Head+uint64(rt.admit), now, valid)
+		n, err := s.b.Admit(ctx, l, rt.ri.id, rt.admit, now, deadline, share, o)
+		if err != nil {
+			return err
+		}
+		admitted += n
+		rt.ri.cache.Store(nil)
+	}
+	fromTokens := min(admitted, budget-owed)
+	owedUsed := admitted - fromTokens
+	tokens -= float64(fromTokens)
+	if !demand {
+		tokens = math.Min(tokens, 1) // no burst saved up while nobody waits
+	}
+	st := s.ctrl.State()
+	if set.Mode == vaxbook.ModeFixed || set.Mode == vaxbook.ModePaused {
+		st.Decision = vaxbook.DecisionFixed
+	}
+	return s.b.SaveTick(ctx, l, vaxbook.TickState{Rate: rate, Tokens: tokens, OwedUsed: owedUsed, LastTick: now, Controller: st})
+}
+
+// fixed keeps the controller at the operator's rate, so that auto mode
+// resumes from it.
+func (s *Service) fixed(rate float64, now time.Time) {
+	st := s.ctrl.State()
+	st.Rate, st.Decision, st.At = rate, vaxbook.DecisionFixed, now
+	s.ctrl.Restore(st)
+	s.acc, s.accFrom = vaxbook.StageSample{}, now
+}
+
+// distribute splits budget over the rooms with people waiting: equal shares
+// (water-filling: a room needing less gives the rest to the others), the
+// indivisible remainder round-robin.
+func (s *Service) distribute(budget int64, rooms []roomTick) {
+	for budget > 0 {
+		var need []int
+		for i := range rooms {
+			if rooms[i].admit < rooms[i].waiting {
+				need = append(need, i)
+			}
+		}
+		if len(need) == 0 {
+			return
+		}
+		each := budget / int64(len(need))
+		if each == 0 {
+			for k := 0; k < len(need) && budget > 0; k++ {
+				i := need[(s.rr+k)%len(need)]
+				rooms[i].admit++
+				budget--
+			}
+			s.rr++
+			return
+		}
+		for _, i := range need {
+			k := min(each, rooms[i].waiting-rooms[i].admit)
+			rooms[i].admit += k
+			budget -= k
+		}
+	}
+}
+
+// Run calls Tick every interval by clk until ctx ends, then gives up the
+// controller lease so that another node takes over at once.
+func (s *Service) Run(ctx context.Context, clk clock.Clock, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.Close(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			if err := s.Tick(ctx, clk.Now()); err != nil && ctx.Err() == nil {
+				s.log.Error("waitroom: tick failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close gives up the controller lease if this node holds it.
+func (s *Service) Close(ctx context.Context) error {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	s.ctrl = nil
+	none := ""
+	s.leader.Store(&none)
+	return s.b.ReleaseLease(ctx, s.cfg.Node)
+}

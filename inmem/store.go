@@ -374,15 +374,25 @@ func (s *Store) applyOne(m vaxbook.Mutation) vaxbook.Outcome {
 		}
 	}
 	var o vaxbook.Outcome
-	switch m.Kind {
-	case vaxbook.MutationBook:
-		o = s.book(m)
-	case vaxbook.MutationChange:
-		o = s.change(m)
-	case vaxbook.MutationCancel:
-		o = s.cancel(m)
-	default:
+	_, knownPerson := s.people[m.PersonID]
+	_, knownCampaign := s.campaigns[m.CampaignID]
+	switch {
+	case m.Kind != vaxbook.MutationBook && m.Kind != vaxbook.MutationChange && m.Kind != vaxbook.MutationCancel:
 		o = refuse(vaxbook.CodeInvalid, "unknown mutation kind %q", m.Kind)
+	case m.Kind != vaxbook.MutationCancel && checkLegs(m) != nil:
+		o = *checkLegs(m)
+	case m.Kind != vaxbook.MutationBook && m.BookingID == 0:
+		o = refuse(vaxbook.CodeInvalid, "a %s needs the booking id", m.Kind)
+	case !knownPerson:
+		o = refuse(vaxbook.CodeNotFound, "person %d not found", m.PersonID)
+	case !knownCampaign:
+		o = refuse(vaxbook.CodeNotFound, "campaign %q not found", m.CampaignID)
+	case m.Kind == vaxbook.MutationBook:
+		o = s.book(m)
+	case m.Kind == vaxbook.MutationChange:
+		o = s.change(m)
+	default:
+		o = s.cancel(m)
 	}
 	// A malformed mutation is a programming error, not a request: its
 	// refusal is not remembered under the key.
@@ -401,20 +411,20 @@ func refuse(code vaxbook.Code, format string, args ...any) vaxbook.Outcome {
 	return vaxbook.Outcome{Err: vaxbook.Errorf(code, format, args...)}
 }
 
-// checkLegs refuses malformed legs: none, or a dose that is not positive
-// or repeated. Unknown slots are not malformed: they have no room.
+// checkLegs refuses malformed legs: none, or doses that are not positive
+// and increasing. Unknown slots are not malformed: they have no room.
 func checkLegs(m vaxbook.Mutation) *vaxbook.Outcome {
 	if len(m.Legs) == 0 {
 		o := refuse(vaxbook.CodeInvalid, "a %s needs at least one leg", m.Kind)
 		return &o
 	}
-	doses := map[int]bool{}
+	last := 0
 	for _, l := range m.Legs {
-		if l.Dose < 1 || doses[l.Dose] {
-			o := refuse(vaxbook.CodeInvalid, "leg dose %d is invalid or repeated", l.Dose)
+		if l.Dose <= last {
+			o := refuse(vaxbook.CodeInvalid, "leg doses must be positive and increasing (dose %d after %d)", l.Dose, last)
 			return &o
 		}
-		doses[l.Dose] = true
+		last = l.Dose
 	}
 	return nil
 }
@@ -476,9 +486,6 @@ func (s *Store) commitDelta(campaignID string, delta map[quotaKey]int) {
 }
 
 func (s *Store) book(m vaxbook.Mutation) vaxbook.Outcome {
-	if o := checkLegs(m); o != nil {
-		return *o
-	}
 	for _, l := range m.Legs {
 		if _, ok := s.active[activeKey{m.PersonID, m.CampaignID, l.Dose}]; ok {
 			return refuse(vaxbook.CodeAlreadyBooked, "an active booking for dose %d already exists", l.Dose)
@@ -552,12 +559,6 @@ func (s *Store) activeOf(person int64, campaign string) []*vaxbook.Booking {
 }
 
 func (s *Store) change(m vaxbook.Mutation) vaxbook.Outcome {
-	if m.BookingID == 0 {
-		return refuse(vaxbook.CodeInvalid, "a change needs the booking id")
-	}
-	if o := checkLegs(m); o != nil {
-		return *o
-	}
 	if o := s.target(m); o != nil {
 		return *o
 	}
@@ -591,9 +592,6 @@ func (s *Store) change(m vaxbook.Mutation) vaxbook.Outcome {
 }
 
 func (s *Store) cancel(m vaxbook.Mutation) vaxbook.Outcome {
-	if m.BookingID == 0 {
-		return refuse(vaxbook.CodeInvalid, "a cancel needs the booking id")
-	}
 	if o := s.target(m); o != nil {
 		return *o
 	}

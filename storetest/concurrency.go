@@ -21,40 +21,51 @@ const (
 	PeoplePerGoroutine = 3
 	RushSlots          = 10
 	RushDose2Capacity  = 8
-	rushCampaign       = "rush"
-	rushFirstSlot      = 5001
-	rushRounds         = 3
+	// RushCampaign is the campaign of RushDataset; its dose-1 slots are
+	// RushFirstSlot, RushFirstSlot+1, …, each paired with Dose2Of(id).
+	RushCampaign  = "rush"
+	RushFirstSlot = 5001
+	rushRounds    = 3
 )
 
 // RushDataset is the concurrency suite's data: a two-dose campaign with
 // RushSlots small slot pairs and Goroutines×PeoplePerGoroutine people (ids
 // from 1).
 func RushDataset() vaxbook.Dataset {
-	c := KoreaCampaign(rushCampaign)
+	return RushDatasetSized(Goroutines*PeoplePerGoroutine, RushSlots, 1, RushDose2Capacity)
+}
+
+// RushDatasetSized is RushDataset with other sizes: people people, slots
+// dose-1 slots with cohort rows 0–9 of perCohort places each, and dose-2
+// rows of dose2 places.
+func RushDatasetSized(people, slots, perCohort, dose2 int) vaxbook.Dataset {
+	c := KoreaCampaign(RushCampaign)
+	f := NewFixture()
 	d := vaxbook.Dataset{
 		Campaigns: []vaxbook.Campaign{c},
-		Regions:   NewFixture().Regions[:1],
-		Clinics:   NewFixture().Clinics[:1],
+		Regions:   f.Regions[:1],
+		Clinics:   f.Clinics[:1],
 	}
-	for i := range int64(RushSlots) {
-		id := rushFirstSlot + i
-		at := time.Date(2021, 8, 26, 9+int(i), 0, 0, 0, KST)
-		d.Slots = append(d.Slots, vaxbook.Slot{ID: id, CampaignID: rushCampaign, ClinicID: 101, StartsAt: at})
+	base := time.Date(2021, 8, 26, 9, 0, 0, 0, KST)
+	for i := range int64(slots) {
+		id := RushFirstSlot + i
+		at := base.Add(time.Duration(i) * time.Hour)
+		d.Slots = append(d.Slots, vaxbook.Slot{ID: id, CampaignID: RushCampaign, ClinicID: 101, StartsAt: at})
 		for cohort := 0; cohort < vaxbook.Cohorts; cohort++ {
-			d.Quotas = append(d.Quotas, vaxbook.Quota{SlotID: id, Cohort: cohort, Capacity: 1})
+			d.Quotas = append(d.Quotas, vaxbook.Quota{SlotID: id, Cohort: cohort, Capacity: perCohort})
 		}
 	}
-	for i := range int64(RushSlots) {
-		id := rushFirstSlot + i
-		d.Slots = append(d.Slots, vaxbook.Slot{ID: Dose2Of(id), CampaignID: rushCampaign, ClinicID: 101,
-			StartsAt: time.Date(2021, 9, 23, 9+int(i), 0, 0, 0, KST)})
-		d.Quotas = append(d.Quotas, vaxbook.Quota{SlotID: Dose2Of(id), Cohort: vaxbook.CohortDose2, Capacity: RushDose2Capacity})
+	for i := range int64(slots) {
+		id := RushFirstSlot + i
+		d.Slots = append(d.Slots, vaxbook.Slot{ID: Dose2Of(id), CampaignID: RushCampaign, ClinicID: 101,
+			StartsAt: base.Add(time.Duration(i)*time.Hour).AddDate(0, 0, 28)})
+		d.Quotas = append(d.Quotas, vaxbook.Quota{SlotID: Dose2Of(id), Cohort: vaxbook.CohortDose2, Capacity: dose2})
 	}
-	var people []vaxbook.Person
-	for id := int64(1); id <= Goroutines*PeoplePerGoroutine; id++ {
-		people = append(people, NewPerson(id))
+	var ps []vaxbook.Person
+	for id := int64(1); id <= int64(people); id++ {
+		ps = append(ps, NewPerson(id))
 	}
-	d.People = PeopleSeq(people)
+	d.People = PeopleSeq(ps)
 	return d
 }
 
@@ -85,10 +96,10 @@ func RunConcurrency(t *testing.T, open Opener) {
 				for k := range n {
 					p := int64(g*PeoplePerGoroutine + 1 + rng.IntN(PeoplePerGoroutine))
 					if id, ok := mine[p]; ok && rng.IntN(3) == 0 {
-						muts = append(muts, Cancel(p, rushCampaign, id, at))
+						muts = append(muts, Cancel(p, RushCampaign, id, at))
 						continue
 					}
-					slot := rushFirstSlot + int64(rng.IntN(RushSlots))
+					slot := RushFirstSlot + int64(rng.IntN(RushSlots))
 					var cohorts []int
 					if rng.IntN(2) == 0 {
 						cohorts = []int{Cohort(p)}
@@ -96,7 +107,7 @@ func RunConcurrency(t *testing.T, open Opener) {
 						cohorts = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 					}
 					m := BookTwo(p, slot, at, cohorts...)
-					m.CampaignID = rushCampaign
+					m.CampaignID = RushCampaign
 					if k == 0 && round == 0 && g%5 == 0 {
 						m.IdempotencyKey, m.RequestHash = fmt.Sprintf("g%d", g), "h"
 						muts = append(muts, m, m) // a retry inside the same batch
@@ -165,7 +176,7 @@ func RunConcurrency(t *testing.T, open Opener) {
 		t.Fatal("no idempotent retry was replayed")
 	}
 
-	rep, err := s.CheckInvariants(ctxT(t), rushCampaign)
+	rep, err := s.CheckInvariants(ctxT(t), RushCampaign)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +191,7 @@ func RunConcurrency(t *testing.T, open Opener) {
 	// bookings taken from it and never exceeds its capacity.
 	taken := map[row]int{}
 	for p := int64(1); p <= Goroutines*PeoplePerGoroutine; p++ {
-		bs, err := s.Bookings(ctxT(t), p, rushCampaign)
+		bs, err := s.Bookings(ctxT(t), p, RushCampaign)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +212,7 @@ func RunConcurrency(t *testing.T, open Opener) {
 		}
 	}
 	var sum int64
-	if _, err := s.Quotas(ctxT(t), rushCampaign, func(q vaxbook.Quota) error {
+	if _, err := s.Quotas(ctxT(t), RushCampaign, func(q vaxbook.Quota) error {
 		if q.Booked < 0 || q.Booked > q.Capacity {
 			return fmt.Errorf("row (%d, %d): booked %d of %d", q.SlotID, q.Cohort, q.Booked, q.Capacity)
 		}

@@ -87,7 +87,9 @@ func (e *Engine) commit(batch []*request) {
 		muts[i] = r.m
 	}
 	e.gate.RLock()
+	start := time.Now()
 	outs, err := e.store.Apply(e.bg, muts)
+	e.st.applyNanos.Add(int64(time.Since(start)))
 	if err == nil && len(outs) != len(muts) {
 		err = &vaxbook.Error{Code: vaxbook.CodeInternal, Message: "the store returned the wrong number of outcomes"}
 	}

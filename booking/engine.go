@@ -118,7 +118,7 @@ type Engine struct {
 type counters struct {
 	batches, mutations, batchErrors, refused, replayed atomic.Int64
 	searches, refreshes, refreshErrors, drift          atomic.Int64
-	largest                                            atomic.Int64
+	largest, applyNanos                                atomic.Int64
 	sizes                                              [9]atomic.Int64 // batch sizes by power of two: 1, 2–3, 4–7, … 256+
 }
 
@@ -504,6 +504,7 @@ type Stats struct {
 	Refreshes     int64    `json:"refreshes"`      // change-feed reads applied to the index
 	RefreshErrors int64    `json:"refresh_errors"` //
 	Drift         int64    `json:"drift"`          // outcomes the index could not follow exactly (corrected by a refresh)
+	ApplySeconds  float64  `json:"apply_seconds"`  // time spent in store.Apply, all batches
 	Queued        int      `json:"queued"`         // writes waiting for a batch now
 	Clinics       int      `json:"clinics"`
 	Slots         int      `json:"slots"`
@@ -516,7 +517,7 @@ func (e *Engine) Stats() Stats {
 		Batches: e.st.batches.Load(), Mutations: e.st.mutations.Load(), LargestBatch: e.st.largest.Load(),
 		BatchErrors: e.st.batchErrors.Load(), Refused: e.st.refused.Load(), Replayed: e.st.replayed.Load(),
 		Searches: e.st.searches.Load(), Refreshes: e.st.refreshes.Load(), RefreshErrors: e.st.refreshErrors.Load(),
-		Drift: e.st.drift.Load(), Queued: len(e.reqs),
+		Drift: e.st.drift.Load(), Queued: len(e.reqs), ApplySeconds: time.Duration(e.st.applyNanos.Load()).Seconds(),
 		Clinics: len(e.ix.clinics), Slots: len(e.ix.slots), QuotaRows: len(e.ix.capacity),
 	}
 	for i := range s.BatchSizes {

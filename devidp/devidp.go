@@ -242,7 +242,11 @@ func (s *Server) newProvider(pc ProviderConfig, clients map[string]*Client, seed
 	if _, err := rand.Read(opCfg.CryptoKey[:]); err != nil {
 		return nil, fmt.Errorf("crypto key: %w", err)
 	}
-	p.op, err = op.NewProvider(opCfg, p.storage, p.issuerFunc, op.WithAllowInsecure())
+	codes, err := newGCMCrypto()
+	if err != nil {
+		return nil, err
+	}
+	p.op, err = op.NewProvider(opCfg, p.storage, p.issuerFunc, op.WithAllowInsecure(), op.WithCrypto(codes))
 	if err != nil {
 		return nil, err
 	}

@@ -581,3 +581,35 @@ func TestConfigRefusals(t *testing.T) {
 		}
 	}
 }
+
+type recordRT struct{ hosts []string }
+
+func (r *recordRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.hosts = append(r.hosts, req.URL.Host+req.URL.Path)
+	return &http.Response{StatusCode: http.StatusTeapot, Body: http.NoBody, Request: req}, nil
+}
+
+func TestTransport(t *testing.T) {
+	f := newFixture(t, nil)
+	base := &recordRT{}
+	c := &http.Client{Transport: f.idp.Transport(base)}
+	resp, err := c.Get(f.srv.URL + "/idp/kakao/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct{ Issuer string }
+	json.NewDecoder(resp.Body).Decode(&d)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || d.Issuer != f.srv.URL+"/idp/kakao" || len(base.hosts) != 0 {
+		t.Errorf("in-memory discovery: %d %+v, base saw %v", resp.StatusCode, d, base.hosts)
+	}
+	for _, u := range []string{"http://elsewhere.example/idp/kakao/keys", f.srv.URL + "/auth/x", strings.Replace(f.srv.URL, "http:", "https:", 1) + "/idp/kakao/keys"} {
+		resp, err := c.Get(u)
+		if err != nil || resp.StatusCode != http.StatusTeapot {
+			t.Errorf("%s: %v %v, want it sent through base", u, resp, err)
+		}
+	}
+	if len(base.hosts) != 3 {
+		t.Errorf("base saw %v", base.hosts)
+	}
+}

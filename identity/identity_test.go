@@ -109,12 +109,12 @@ type store interface {
 
 type storeKind struct {
 	name string
-	open func(t *testing.T) store
+	open func(t testing.TB) store
 }
 
 var storeKinds = []storeKind{
-	{"inmem", func(t *testing.T) store { return inmem.New() }},
-	{"sqlite", func(t *testing.T) store {
+	{"inmem", func(t testing.TB) store { return inmem.New() }},
+	{"sqlite", func(t testing.TB) store {
 		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "vaxbook.db"), sqlite.Options{Synchronous: sqlite.SyncNormal})
 		if err != nil {
 			t.Fatal(err)
@@ -125,15 +125,16 @@ var storeKinds = []storeKind{
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	idp    *devidp.Server
 	svc    *identity.Service
 	store  store
 	keys   *pii.Keys
 	clock  *clock.Fake
-	tamper atomic.Bool // tamper with the next ID tokens the providers issue
-	down   atomic.Bool // the providers' HTTP endpoints answer 503
+	tamper atomic.Bool  // tamper with the next ID tokens the providers issue
+	down   atomic.Bool  // the providers' HTTP endpoints answer 503
+	tokens atomic.Int64 // token requests that reached the providers over TCP
 }
 
 type envOption func(*envConfig)
@@ -141,17 +142,19 @@ type envOption func(*envConfig)
 type envConfig struct {
 	store    storeKind
 	bulk     int64
+	inMemory bool // the relying party reaches the providers in memory
 	identity func(*identity.Config)
 	devidp   func(*devidp.Config)
 }
 
-func withStore(k storeKind) envOption { return func(c *envConfig) { c.store = k } }
-func withBulk(n int64) envOption      { return func(c *envConfig) { c.bulk = n } }
+func withStore(k storeKind) envOption    { return func(c *envConfig) { c.store = k } }
+func withBulk(n int64) envOption         { return func(c *envConfig) { c.bulk = n } }
+func withInMemoryBackChannel() envOption { return func(c *envConfig) { c.inMemory = true } }
 func withIdentity(f func(*identity.Config)) envOption {
 	return func(c *envConfig) { c.identity = f }
 }
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	ec := envConfig{store: storeKinds[0], bulk: 50}
 	for _, o := range opts {
@@ -206,6 +209,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Providers: providers, BaseURL: e.srv.URL, Store: e.store, Keys: e.keys,
 		Campaign: func(context.Context) (vaxbook.Campaign, error) { return c, nil },
 		Clock:    e.clock,
+	}
+	if ec.inMemory {
+		icfg.HTTPClient = &http.Client{Transport: e.idp.Transport(nil), Timeout: 10 * time.Second}
 	}
 	if ec.identity != nil {
 		ec.identity(&icfg)
@@ -292,6 +298,9 @@ func (e *env) providerGate(h http.Handler) http.Handler {
 		if e.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/oauth/token") {
+			e.tokens.Add(1)
 		}
 		if !e.tamper.Load() || !strings.HasSuffix(r.URL.Path, "/oauth/token") {
 			h.ServeHTTP(w, r)
@@ -452,6 +461,9 @@ func TestLoginWithEachProvider(t *testing.T) {
 		if b.cookie(identity.FlowCookie) != nil {
 			t.Errorf("%s: the login-flow cookie outlived the login", name)
 		}
+	}
+	if n := e.tokens.Load(); n != 5 {
+		t.Errorf("%d token requests, want one per login", n)
 	}
 }
 
@@ -873,6 +885,20 @@ func TestLazyDiscovery(t *testing.T) {
 	e.expectSignedIn(b, b.login("naver", 1), 1, "naver")
 	if err := e.svc.Discover(context.Background()); err != nil {
 		t.Errorf("Discover after boot: %v", err)
+	}
+}
+
+func TestInMemoryBackChannel(t *testing.T) {
+	e := newEnv(t, withInMemoryBackChannel())
+	b := e.browser()
+	e.expectSignedIn(b, b.login("cert", 1), 1, "cert")
+	e.expectRefused(e.browser().login("cert", 1), vaxbook.CodeDeviceLocked)
+	if n := e.tokens.Load(); n != 0 {
+		t.Errorf("%d token requests went over TCP, want 0", n)
+	}
+	// The browser still goes to the provider over HTTP.
+	if b.cookie(identity.DeviceCookie) == nil {
+		t.Error("no device cookie")
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
+	"html/template"
 	"io"
 	"iter"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -696,6 +699,7 @@ func TestCSRF(t *testing.T) {
 	}{
 		{"header", http.Header{identity.CSRFHeader: {tok}}, nil, http.StatusNoContent, ""},
 		{"form field", nil, url.Values{identity.CSRFField: {tok}}, http.StatusNoContent, ""},
+		{"CSRFInput", nil, formOf(t, identity.CSRFInput(vaxbook.Session{CSRFToken: tok})), http.StatusNoContent, ""},
 		{"none", nil, nil, http.StatusForbidden, vaxbook.CodeCSRF},
 		{"wrong", http.Header{identity.CSRFHeader: {tok + "x"}}, nil, http.StatusForbidden, vaxbook.CodeCSRF},
 		{"another session's", http.Header{identity.CSRFHeader: {other.me().CSRF}}, nil, http.StatusForbidden, vaxbook.CodeCSRF},
@@ -704,6 +708,15 @@ func TestCSRF(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d %q", tc.name, st, code, tc.status, tc.code)
 		}
 	}
+}
+
+// formOf reads the name and value of a rendered hidden input.
+func formOf(t *testing.T, h template.HTML) url.Values {
+	m := regexp.MustCompile(`^<input type="hidden" name="([^"]+)" value="([^"]*)">$`).FindStringSubmatch(string(h))
+	if m == nil {
+		t.Fatalf("CSRFInput = %s", h)
+	}
+	return url.Values{m[1]: {html.UnescapeString(m[2])}}
 }
 
 func TestSessionTimeoutsAndRotation(t *testing.T) {

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"crypto/subtle"
+	"html/template"
 	"net/http"
 	"time"
 
@@ -127,6 +128,12 @@ func (s *Service) CheckCSRF(r *http.Request, sess vaxbook.Session) error {
 		return vaxbook.Errorf(vaxbook.CodeCSRF, "The form or request is missing its security token, or it is stale. Please reload the page.")
 	}
 	return nil
+}
+
+// CSRFInput is the hidden form field that carries sess's CSRF token, for
+// HTML forms that post to routes checked with CheckCSRF.
+func CSRFInput(sess vaxbook.Session) template.HTML {
+	return template.HTML(`<input type="hidden" name="` + CSRFField + `" value="` + template.HTMLEscapeString(sess.CSRFToken) + `">`)
 }
 
 // logout ends the session (CSRF token required) and sends the browser to

@@ -14,6 +14,7 @@ import (
 	"vaxbook"
 	"vaxbook/booking"
 	"vaxbook/i18n"
+	"vaxbook/identity"
 	"vaxbook/internal/clock"
 	"vaxbook/ops"
 )
@@ -28,6 +29,21 @@ type Config struct {
 	Engine  *booking.Engine
 	// Ready reports whether the node can serve (store reachable, …); nil: always.
 	Ready func(ctx context.Context) error
+
+	// Identity signs people in (required for every signed-in route).
+	Identity *identity.Service
+	// WaitRoom meters entry to the booking stage.
+	WaitRoom vaxbook.WaitRoom
+	// Locks are the device locks (the same store identity uses).
+	Locks vaxbook.DeviceLockStore
+	// Audit is the audit log operators read.
+	Audit vaxbook.AuditLog
+	// Unseal opens a person's sealed name or phone (shown only to them).
+	Unseal func(sealed []byte, personID int64) (string, error)
+	// Secret keys the queue cookie (≥ 32 bytes; the same on every node).
+	Secret []byte
+	// SecureCookies marks cookies Secure behind a TLS-terminating proxy.
+	SecureCookies bool
 }
 
 // Server serves HTTP.
@@ -38,12 +54,15 @@ type Server struct {
 	engine *booking.Engine
 	mux    *http.ServeMux
 
+	replays *replayCache
+
 	patterns []string
 }
 
 // New builds the server and its routes.
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Log, clock: cfg.Clock, engine: cfg.Engine, mux: http.NewServeMux()}
+	s.replays = newReplayCache(100_000, 15*time.Minute, cfg.Clock.Now)
 	s.routes()
 	return s
 }
@@ -72,6 +91,17 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/clinics", s.clinics)
 	s.handle("GET /api/v1/clinics/{id}", s.clinic)
 	s.handle("GET /api/v1/clinics/{id}/slots", s.clinicSlots)
+	s.handle("GET /api/v1/me", s.me)
+	s.handle("POST /api/v1/queue", s.joinQueue)
+	s.handle("GET /api/v1/queue/status", s.queueStatus)
+	s.handle("POST /api/v1/bookings", s.postBooking)
+	s.handle("GET /api/v1/bookings/mine", s.myBookings)
+	s.handle("PATCH /api/v1/bookings/{id}", s.patchBooking)
+	s.handle("DELETE /api/v1/bookings/{id}", s.deleteBooking)
+	s.handle("GET /api/v1/identity/providers", s.providers)
+	if s.cfg.Identity != nil {
+		s.mux.Handle("/auth/", s.cfg.Identity.Handler())
+	}
 	s.handle("/api/", s.apiNotFound)
 }
 
@@ -110,4 +140,12 @@ func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeProblem(w, r, s.log, vaxbook.Errorf(vaxbook.CodeNotFound, "no API route %s %s", r.Method, clip(r.URL.Path)))
+}
+
+func (s *Server) providers(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Identity == nil {
+		writeProblem(w, r, s.log, vaxbook.Errorf(vaxbook.CodeUnavailable, "no identity providers are configured"))
+		return
+	}
+	s.cfg.Identity.ProvidersHandler().ServeHTTP(w, r)
 }

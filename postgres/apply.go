@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,6 +56,9 @@ func (db *DB) Apply(ctx context.Context, muts []vaxbook.Mutation) ([]vaxbook.Out
 	}
 }
 
+// quotaID is the key of quota row (slot, cohort): slot*16 + cohort.
+func quotaID(slot int64, cohort int) int64 { return slot<<4 | int64(cohort) }
+
 type qkey struct {
 	slot   int64
 	cohort int
@@ -80,12 +84,13 @@ type idemRec struct {
 // batch is the state a group of mutations is decided against: the locked
 // rows and what the mutations decided so far did to them.
 type batch struct {
-	quotas   map[qkey]*qrow
-	slots    map[int64]string             // slot id → campaign id
-	bookings map[int64]*vaxbook.Booking   // every booking read or created
-	active   map[int64][]*vaxbook.Booking // person → active bookings
-	idem     map[ikey]idemRec
-	ids      []int64 // reserved booking ids, used in order
+	campaigns map[string]bool
+	people    map[int64]bool
+	quotas    map[qkey]*qrow
+	bookings  map[int64]*vaxbook.Booking   // every booking read or created
+	active    map[int64][]*vaxbook.Booking // person → active bookings
+	idem      map[ikey]idemRec
+	ids       []int64 // reserved booking ids, used in order
 
 	inserted []*vaxbook.Booking
 	updated  map[int64]bool // ids of existing bookings changed
@@ -99,48 +104,60 @@ type idemWrite struct {
 	at      time.Time
 }
 
+// readSet is what a batch may touch, gathered before the first round trip.
+type readSet struct {
+	people, refIDs, movers, qids []int64
+	campaigns                    []string
+	iPeople                      []int64
+	iKeys                        [][]byte
+	legs                         int
+}
+
+func newReadSet(muts []vaxbook.Mutation) readSet {
+	var r readSet
+	seen := map[string]bool{}
+	for _, m := range muts {
+		r.people = append(r.people, m.PersonID)
+		if validText(m.CampaignID) && !seen[m.CampaignID] {
+			seen[m.CampaignID] = true
+			r.campaigns = append(r.campaigns, m.CampaignID)
+		}
+		if m.IdempotencyKey != "" {
+			r.iPeople = append(r.iPeople, m.PersonID)
+			r.iKeys = append(r.iKeys, []byte(m.IdempotencyKey))
+		}
+		if m.Kind == vaxbook.MutationChange || m.Kind == vaxbook.MutationCancel {
+			r.refIDs = append(r.refIDs, m.BookingID)
+			r.movers = append(r.movers, m.PersonID)
+		}
+		if m.Kind == vaxbook.MutationBook || m.Kind == vaxbook.MutationChange {
+			for _, l := range m.Legs {
+				for _, c := range l.Cohorts {
+					if c >= 0 && c < 16 {
+						r.qids = append(r.qids, quotaID(l.SlotID, c))
+					}
+				}
+				r.legs++
+			}
+		}
+	}
+	return r
+}
+
 func (db *DB) applyBatch(ctx context.Context, muts []vaxbook.Mutation) (outs []vaxbook.Outcome, err error) {
 	outs = make([]vaxbook.Outcome, len(muts))
 	if len(muts) == 0 {
 		return outs, nil
 	}
-	// What the batch may touch.
-	var (
-		persons, refIDs, movers []int64
-		qSlots                  []int64
-		qCohorts                []int16
-		iPersons                []int64
-		iKeys                   []string
-		nLegs                   int
-	)
-	for _, m := range muts {
-		persons = append(persons, m.PersonID)
-		if m.IdempotencyKey != "" {
-			iPersons = append(iPersons, m.PersonID)
-			iKeys = append(iKeys, m.IdempotencyKey)
-		}
-		if m.Kind == vaxbook.MutationChange || m.Kind == vaxbook.MutationCancel {
-			refIDs = append(refIDs, m.BookingID)
-			movers = append(movers, m.PersonID)
-		}
-		if m.Kind == vaxbook.MutationBook || m.Kind == vaxbook.MutationChange {
-			for _, l := range m.Legs {
-				for _, c := range l.Cohorts {
-					qSlots = append(qSlots, l.SlotID)
-					qCohorts = append(qCohorts, int16(c))
-				}
-				nLegs++
-			}
-		}
-	}
 	b := &batch{
-		quotas:   map[qkey]*qrow{},
-		bookings: map[int64]*vaxbook.Booking{},
-		active:   map[int64][]*vaxbook.Booking{},
-		idem:     map[ikey]idemRec{},
-		updated:  map[int64]bool{},
+		campaigns: map[string]bool{},
+		people:    map[int64]bool{},
+		quotas:    map[qkey]*qrow{},
+		bookings:  map[int64]*vaxbook.Booking{},
+		active:    map[int64][]*vaxbook.Booking{},
+		idem:      map[ikey]idemRec{},
+		updated:   map[int64]bool{},
 	}
-
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -150,11 +167,8 @@ func (db *DB) applyBatch(ctx context.Context, muts []vaxbook.Mutation) (outs []v
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-
-	if len(persons) > 0 {
-		if err := b.read(ctx, tx, persons, refIDs, movers, qSlots, qCohorts, iPersons, iKeys, nLegs); err != nil {
-			return nil, err
-		}
+	if err := b.read(ctx, tx, newReadSet(muts)); err != nil {
+		return nil, err
 	}
 	for i, m := range muts {
 		if outs[i], err = b.decide(m); err != nil {
@@ -173,6 +187,9 @@ func (db *DB) applyBatch(ctx context.Context, muts []vaxbook.Mutation) (outs []v
 const (
 	bookingCols = `id, person_id, campaign_id, dose, slot_id, cohort, status, version, created_at, updated_at`
 
+	sqlReadCampaigns = `SELECT id FROM campaign WHERE id = ANY($1)`
+	sqlReadPeople    = `SELECT id FROM person WHERE id = ANY($1)`
+
 	sqlLockBookings = `SELECT ` + bookingCols + ` FROM booking
 WHERE (person_id = ANY($1) AND status = 'active') OR id = ANY($2)
 ORDER BY id FOR UPDATE`
@@ -180,24 +197,33 @@ ORDER BY id FOR UPDATE`
 	// The quota rows the legs name, and the rows the active bookings of
 	// people who change or cancel were taken from (locked by the statement
 	// before, so they cannot move under us).
-	sqlLockQuotas = `SELECT q.slot_id, q.cohort, q.campaign_id, q.capacity, q.booked FROM quota q
-WHERE (q.slot_id, q.cohort) IN (
-	SELECT k.s, k.c FROM unnest($1::bigint[], $2::smallint[]) AS k(s, c)
-	UNION
-	SELECT b.slot_id, b.cohort FROM booking b WHERE b.person_id = ANY($3) AND b.status = 'active')
-ORDER BY q.slot_id, q.cohort FOR UPDATE OF q`
+	sqlLockQuotas = `SELECT id, campaign_id, capacity, booked FROM quota
+WHERE id = ANY($1::bigint[] || ARRAY(
+	SELECT b.slot_id * 16 + b.cohort FROM booking b WHERE b.person_id = ANY($2) AND b.status = 'active'))
+ORDER BY id FOR NO KEY UPDATE`
 
-	sqlReadIdem = `SELECT i.person_id, i.key, i.request_hash, i.outcome::text FROM idempotency i
-WHERE (i.person_id, i.key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))`
+	sqlReadIdem = `SELECT i.person_id, i.key, i.request_hash, i.outcome FROM idempotency i
+WHERE (i.person_id, i.key) IN (SELECT * FROM unnest($1::bigint[], $2::bytea[]))`
 
 	sqlReserveIDs = `SELECT nextval('booking_id_seq') FROM generate_series(1, $1)`
 )
 
 // read runs the locking reads as one pipelined round trip.
-func (b *batch) read(ctx context.Context, tx pgx.Tx, persons, refIDs, movers, qSlots []int64, qCohorts []int16,
-	iPersons []int64, iKeys []string, nLegs int) error {
+func (b *batch) read(ctx context.Context, tx pgx.Tx, r readSet) error {
 	var pb pgx.Batch
-	pb.Queue(sqlLockBookings, persons, refIDs).Query(func(rows pgx.Rows) error {
+	if len(r.campaigns) > 0 {
+		pb.Queue(sqlReadCampaigns, r.campaigns).Query(func(rows pgx.Rows) error {
+			var id string
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error { b.campaigns[id] = true; return nil })
+			return err
+		})
+	}
+	pb.Queue(sqlReadPeople, r.people).Query(func(rows pgx.Rows) error {
+		var id int64
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error { b.people[id] = true; return nil })
+		return err
+	})
+	pb.Queue(sqlLockBookings, r.people, r.refIDs).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			bk, err := scanBooking(rows)
 			if err != nil {
@@ -211,40 +237,40 @@ func (b *batch) read(ctx context.Context, tx pgx.Tx, persons, refIDs, movers, qS
 		}
 		return rows.Err()
 	})
-	if len(qSlots) > 0 || len(movers) > 0 {
-		pb.Queue(sqlLockQuotas, qSlots, qCohorts, movers).Query(func(rows pgx.Rows) error {
+	if len(r.qids) > 0 || len(r.movers) > 0 {
+		pb.Queue(sqlLockQuotas, r.qids, r.movers).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var (
-					k  qkey
-					c  int16
+					id int64
 					qr qrow
 				)
-				if err := rows.Scan(&k.slot, &c, &qr.campaign, &qr.capacity, &qr.booked); err != nil {
+				if err := rows.Scan(&id, &qr.campaign, &qr.capacity, &qr.booked); err != nil {
 					return err
 				}
-				k.cohort = int(c)
-				b.quotas[k] = &qr
+				b.quotas[qkey{id >> 4, int(id & 15)}] = &qr
 			}
 			return rows.Err()
 		})
 	}
-	if len(iKeys) > 0 {
-		pb.Queue(sqlReadIdem, iPersons, iKeys).Query(func(rows pgx.Rows) error {
+	if len(r.iKeys) > 0 {
+		pb.Queue(sqlReadIdem, r.iPeople, r.iKeys).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var (
-					k   ikey
-					rec idemRec
+					person    int64
+					key, hash []byte
+					rec       idemRec
 				)
-				if err := rows.Scan(&k.person, &k.key, &rec.hash, &rec.outcome); err != nil {
+				if err := rows.Scan(&person, &key, &hash, &rec.outcome); err != nil {
 					return err
 				}
-				b.idem[k] = rec
+				rec.hash = string(hash)
+				b.idem[ikey{person, string(key)}] = rec
 			}
 			return rows.Err()
 		})
 	}
-	if nLegs > 0 {
-		pb.Queue(sqlReserveIDs, nLegs).Query(func(rows pgx.Rows) error {
+	if r.legs > 0 {
+		pb.Queue(sqlReserveIDs, r.legs).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id int64
 				if err := rows.Scan(&id); err != nil {
@@ -258,11 +284,16 @@ func (b *batch) read(ctx context.Context, tx pgx.Tx, persons, refIDs, movers, qS
 	return tx.SendBatch(ctx, &pb).Close()
 }
 
-// decide applies one valid mutation to the batch state and returns its
-// outcome. The error is for broken invariants of the batch itself.
+// decide applies one mutation to the batch state and returns its outcome.
+// The order of the checks is the contract's: the idempotency key, then the
+// mutation's form, then the campaign and the person, then the kind's own.
+// The error is for broken invariants of the batch itself.
 func (b *batch) decide(m vaxbook.Mutation) (vaxbook.Outcome, error) {
 	var k ikey
 	if m.IdempotencyKey != "" {
+		if !utf8.ValidString(m.IdempotencyKey) {
+			return vaxbook.Outcome{Err: errKey()}, nil
+		}
 		k = ikey{m.PersonID, m.IdempotencyKey}
 		if rec, ok := b.idem[k]; ok {
 			if rec.hash != m.RequestHash {
@@ -275,12 +306,16 @@ func (b *batch) decide(m vaxbook.Mutation) (vaxbook.Outcome, error) {
 		return vaxbook.Outcome{Err: err}, nil // a malformed mutation is not remembered
 	}
 	var out vaxbook.Outcome
-	switch m.Kind {
-	case vaxbook.MutationBook:
+	switch {
+	case !b.campaigns[m.CampaignID]:
+		out = vaxbook.Outcome{Err: errNoCampaign(m.CampaignID)}
+	case !b.people[m.PersonID]:
+		out = vaxbook.Outcome{Err: errNoPerson(m.PersonID)}
+	case m.Kind == vaxbook.MutationBook:
 		out = b.book(m)
-	case vaxbook.MutationChange:
+	case m.Kind == vaxbook.MutationChange:
 		out = b.change(m)
-	case vaxbook.MutationCancel:
+	case m.Kind == vaxbook.MutationCancel:
 		out = b.cancel(m)
 	}
 	if m.IdempotencyKey != "" && vaxbook.ErrorCode(out.Err) != vaxbook.CodeInvalid {
@@ -461,11 +496,15 @@ func (b *batch) touch(bk *vaxbook.Booking) {
 }
 
 const (
+	// "q.id = ANY($1)" as well as the join: the rows are found by index
+	// probes, never by a scan of the table.
 	sqlWriteQuotas = `UPDATE quota q
-SET booked = q.booked + d.delta, chg = pg_current_xact_id()::text::bigint
-FROM unnest($1::bigint[], $2::smallint[], $3::int[]) AS d(slot_id, cohort, delta)
-WHERE q.slot_id = d.slot_id AND q.cohort = d.cohort
+SET booked = q.booked + d.delta
+FROM unnest($1::bigint[], $2::int[]) AS d(id, delta)
+WHERE q.id = ANY($1) AND q.id = d.id
   AND q.booked + d.delta BETWEEN 0 AND q.capacity`
+
+	sqlLogChange = `INSERT INTO quota_change (campaign_id, quota_ids) VALUES ($1, $2)`
 
 	sqlUpdateBookings = `UPDATE booking b
 SET slot_id = u.slot_id, cohort = u.cohort, status = u.status, version = u.version, updated_at = u.updated_at
@@ -478,7 +517,7 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::smallint[], $5:
 	$7::text[], $8::int[], $9::timestamptz[], $10::timestamptz[])`
 
 	sqlInsertIdem = `INSERT INTO idempotency (person_id, key, request_hash, outcome, created_at)
-SELECT p, k, h, o::jsonb, t FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS x(p, k, h, o, t)`
+SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::timestamptz[])`
 )
 
 // columns of bookings for unnest.
@@ -523,19 +562,27 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			}
 			return x.cohort - y.cohort
 		})
-		slots := make([]int64, len(keys))
-		cohorts := make([]int16, len(keys))
+		ids := make([]int64, len(keys))
 		deltas := make([]int32, len(keys))
 		for i, k := range keys {
-			slots[i], cohorts[i], deltas[i] = k.slot, int16(k.cohort), int32(b.quotas[k].delta)
+			ids[i], deltas[i] = quotaID(k.slot, k.cohort), int32(b.quotas[k].delta)
 		}
 		want := int64(len(keys))
-		pb.Queue(sqlWriteQuotas, slots, cohorts, deltas).Exec(func(tag pgconn.CommandTag) error {
+		pb.Queue(sqlWriteQuotas, ids, deltas).Exec(func(tag pgconn.CommandTag) error {
 			if tag.RowsAffected() != want {
 				return fmt.Errorf("postgres: quota update hit %d rows of %d: a counter would leave [0, capacity]", tag.RowsAffected(), want)
 			}
 			return nil
 		})
+		// One change-feed entry per campaign.
+		byCampaign := map[string][]int64{}
+		for i, k := range keys {
+			c := b.quotas[k].campaign
+			byCampaign[c] = append(byCampaign[c], ids[i])
+		}
+		for c, ids := range byCampaign {
+			pb.Queue(sqlLogChange, c, ids)
+		}
 	}
 	if len(b.updated) > 0 {
 		ids := make([]int64, 0, len(b.updated))
@@ -573,10 +620,10 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			return 0
 		})
 		n := len(b.newIdem)
-		ps, ks, hs, os := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+		ps, ks, hs, os := make([]int64, n), make([][]byte, n), make([][]byte, n), make([]string, n)
 		ats := make([]time.Time, n)
 		for i, w := range b.newIdem {
-			ps[i], ks[i], hs[i], os[i], ats[i] = w.k.person, w.k.key, w.hash, w.outcome, w.at
+			ps[i], ks[i], hs[i], os[i], ats[i] = w.k.person, []byte(w.k.key), []byte(w.hash), w.outcome, w.at
 		}
 		pb.Queue(sqlInsertIdem, ps, ks, hs, os, ats)
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -38,6 +39,9 @@ func (db *DB) Booking(ctx context.Context, id int64) (vaxbook.Booking, error) {
 // Bookings returns a person's bookings of a campaign, active and cancelled,
 // ordered by dose then id.
 func (db *DB) Bookings(ctx context.Context, personID int64, campaignID string) ([]vaxbook.Booking, error) {
+	if !validText(campaignID) {
+		return []vaxbook.Booking{}, nil
+	}
 	rows, err := db.pool.Query(ctx, `SELECT `+bookingCols+` FROM booking
 WHERE person_id = $1 AND campaign_id = $2 ORDER BY dose, id`, personID, campaignID)
 	if err != nil {
@@ -52,19 +56,32 @@ WHERE person_id = $1 AND campaign_id = $2 ORDER BY dose, id`, personID, campaign
 
 // Change sequence numbers.
 //
-// A node keeps its availability index current by polling QuotaChanges. A
-// plain sequence stamped on every quota update would lose changes: numbers
+// A node keeps its availability index current by polling QuotaChanges. Every
+// transaction that changes quota counters also appends one quota_change row
+// per campaign naming the rows it changed, stamped with the transaction's
+// id (pg_current_xact_id()). A plain sequence would lose changes: numbers
 // are drawn when a transaction writes, not when it commits, so a poll can
 // see number 12 committed while 11 is still in flight and never come back
-// for 11. Instead every quota write stamps the row with the id of its
-// transaction (chg = pg_current_xact_id()), and the sequence number handed
-// to callers is the xmin of the reading snapshot: every transaction with a
-// smaller id had finished when the read ran, so its rows were seen; rows of
-// transactions at or above it are returned again by the next poll (a poll
-// may repeat a row; rows carry absolute values, so repeating is harmless).
+// for 11. Instead the sequence number handed to callers is the xmin of a
+// snapshot taken before the read: every transaction with a smaller id had
+// finished by then, so its changes were seen; entries of transactions at or
+// above it are read again by the next poll (a poll may repeat a row; rows
+// carry absolute values, so repeating is harmless).
+//
+// The feed is pruned after Options.ChangeRetention; a caller whose sequence
+// number is older than the pruned horizon gets every row of the campaign,
+// which is still "at least every row changed".
 const (
 	sqlSnapshotXmin = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 	quotaCols       = `slot_id, cohort, capacity, booked`
+
+	// One statement, so one snapshot for the horizon and the feed.
+	sqlQuotaChanges = `SELECT ` + quotaCols + ` FROM quota
+WHERE campaign_id = $1 AND (SELECT xid FROM quota_change_pruned) >= $2
+UNION ALL
+SELECT ` + quotaCols + ` FROM quota
+WHERE id = ANY(ARRAY(SELECT DISTINCT unnest(quota_ids) FROM quota_change WHERE campaign_id = $1 AND xid >= $2))
+  AND campaign_id = $1 AND (SELECT xid FROM quota_change_pruned) < $2`
 )
 
 func scanQuota(row pgx.Row) (vaxbook.Quota, error) {
@@ -89,7 +106,10 @@ func (db *DB) Quotas(ctx context.Context, campaignID string, fn func(vaxbook.Quo
 	if err := db.pool.QueryRow(ctx, sqlSnapshotXmin).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("postgres: quotas: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+quotaCols+` FROM quota WHERE campaign_id = $1 ORDER BY slot_id, cohort`, campaignID)
+	if !validText(campaignID) {
+		return seq, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+quotaCols+` FROM quota WHERE campaign_id = $1 ORDER BY id`, campaignID)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: quotas: %w", err)
 	}
@@ -109,10 +129,10 @@ func (db *DB) Quotas(ctx context.Context, campaignID string, fn func(vaxbook.Quo
 	return seq, nil
 }
 
-// QuotaChanges returns the quota rows of the campaign written by
-// transactions at or after seq (see "Change sequence numbers"), ordered by
-// slot then cohort, and the sequence number to pass next time. It costs one
-// round trip and an index range scan on quota (campaign_id, chg).
+// QuotaChanges returns the quota rows of the campaign changed by
+// transactions at or after seq (see "Change sequence numbers") and the
+// sequence number to pass next time. It costs one round trip, an index range
+// scan of the feed and one index probe per changed row.
 func (db *DB) QuotaChanges(ctx context.Context, campaignID string, seq int64) ([]vaxbook.Quota, int64, error) {
 	var (
 		next int64
@@ -120,8 +140,10 @@ func (db *DB) QuotaChanges(ctx context.Context, campaignID string, seq int64) ([
 		pb   pgx.Batch
 	)
 	pb.Queue(sqlSnapshotXmin).QueryRow(func(row pgx.Row) error { return row.Scan(&next) })
-	pb.Queue(`SELECT `+quotaCols+` FROM quota WHERE campaign_id = $1 AND chg >= $2 ORDER BY slot_id, cohort`,
-		campaignID, seq).Query(func(rows pgx.Rows) error {
+	if !validText(campaignID) {
+		campaignID = "" // no campaign has it; the query then returns nothing
+	}
+	pb.Queue(sqlQuotaChanges, campaignID, seq).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			q, err := scanQuota(rows)
 			if err != nil {
@@ -138,4 +160,22 @@ func (db *DB) QuotaChanges(ctx context.Context, campaignID string, seq int64) ([
 		next = seq
 	}
 	return qs, next, nil
+}
+
+// PruneQuotaChanges deletes the entries of the quota change feed written
+// more than olderThan ago (by the database's clock) and raises the pruned
+// horizon, so that a poll from before it reloads the whole campaign. It
+// returns how many entries it deleted. Nodes call it in the background (see
+// Options.ChangeRetention); several nodes pruning at once is harmless.
+func (db *DB) PruneQuotaChanges(ctx context.Context, olderThan time.Duration) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, `WITH d AS (
+	DELETE FROM quota_change WHERE at < now() - $1 * interval '1 microsecond' RETURNING xid),
+u AS (
+	UPDATE quota_change_pruned SET xid = greatest(xid, (SELECT max(xid) FROM d)) WHERE EXISTS (SELECT 1 FROM d))
+SELECT count(*) FROM d`, olderThan.Microseconds()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune quota changes: %w", err)
+	}
+	return n, nil
 }

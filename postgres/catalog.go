@@ -88,6 +88,9 @@ FROM clinic ORDER BY id`)
 
 // Slots calls fn for every slot of the campaign in ascending id order.
 func (db *DB) Slots(ctx context.Context, campaignID string, fn func(vaxbook.Slot) error) error {
+	if !validText(campaignID) {
+		return nil
+	}
 	rows, err := db.pool.Query(ctx, `SELECT id, campaign_id, clinic_id, starts_at FROM slot WHERE campaign_id = $1 ORDER BY id`, campaignID)
 	if err != nil {
 		return fmt.Errorf("postgres: slots: %w", err)
@@ -130,6 +133,9 @@ func (db *DB) Campaigns(ctx context.Context) ([]vaxbook.Campaign, error) {
 
 // Campaign returns one campaign (CodeNotFound if none).
 func (db *DB) Campaign(ctx context.Context, id string) (vaxbook.Campaign, error) {
+	if !validText(id) {
+		return vaxbook.Campaign{}, errNoCampaign(id)
+	}
 	var doc []byte
 	if err := db.pool.QueryRow(ctx, `SELECT doc FROM campaign WHERE id = $1`, id).Scan(&doc); err != nil {
 		return vaxbook.Campaign{}, notFound(err, "campaign %q not found", id)
@@ -152,6 +158,9 @@ func decodeCampaign(doc []byte) (vaxbook.Campaign, error) {
 // ShiftCampaign replaces the campaign with c and moves every slot of it by
 // delta, in one transaction (CodeNotFound if the campaign does not exist).
 func (db *DB) ShiftCampaign(ctx context.Context, c vaxbook.Campaign, delta time.Duration) error {
+	if !validText(c.ID) {
+		return errNoCampaign(c.ID)
+	}
 	doc, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("postgres: shift campaign: %w", err)
@@ -253,9 +262,14 @@ func load(ctx context.Context, tx pgx.Tx, d vaxbook.Dataset) error {
 				return vaxbook.Errorf(vaxbook.CodeInvalid, "quota row for slot %d, which does not exist", q.SlotID)
 			}
 		}
-		if err := copyRows("quota", []string{"slot_id", "cohort", "campaign_id", "capacity", "booked"}, len(d.Quotas), func(i int) []any {
+		for _, q := range d.Quotas {
+			if q.Cohort < 0 || q.Cohort > vaxbook.CohortDose2 {
+				return vaxbook.Errorf(vaxbook.CodeInvalid, "quota row for slot %d has cohort %d, want 0–%d", q.SlotID, q.Cohort, vaxbook.CohortDose2)
+			}
+		}
+		if err := copyRows("quota", []string{"id", "slot_id", "cohort", "campaign_id", "capacity", "booked"}, len(d.Quotas), func(i int) []any {
 			q := d.Quotas[i]
-			return []any{q.SlotID, int16(q.Cohort), campaignOf[q.SlotID], int32(q.Capacity), int32(q.Booked)}
+			return []any{quotaID(q.SlotID, q.Cohort), q.SlotID, int16(q.Cohort), campaignOf[q.SlotID], int32(q.Capacity), int32(q.Booked)}
 		}); err != nil {
 			return err
 		}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"vaxbook"
 )
@@ -19,22 +21,20 @@ const (
 )
 
 // validate returns a CodeInvalid refusal for a malformed mutation (unknown
-// kind; book or change without legs or with a dose repeated or below 1;
-// change or cancel without a booking id), or nil. It runs after the
-// idempotency lookup, and a CodeInvalid refusal is never stored. Unknown
-// slots and cohorts are not malformed: they have no room.
+// kind; book or change without legs or with legs not in increasing dose
+// order from 1; change or cancel without a booking id), or nil. It runs
+// after the idempotency lookup, and a CodeInvalid refusal is never stored.
+// Unknown slots and cohorts are not malformed: they have no room.
 func validate(m vaxbook.Mutation) error {
 	switch m.Kind {
 	case vaxbook.MutationBook, vaxbook.MutationChange:
 		if len(m.Legs) == 0 {
 			return vaxbook.InvalidParam("legs", "a %s needs at least one slot", m.Kind)
 		}
-		seen := map[int]bool{}
-		for _, l := range m.Legs {
-			if l.Dose < 1 || seen[l.Dose] {
-				return vaxbook.InvalidParam("legs", "dose %d is not valid or given twice", l.Dose)
+		for i, l := range m.Legs {
+			if l.Dose < 1 || (i > 0 && l.Dose <= m.Legs[i-1].Dose) {
+				return vaxbook.InvalidParam("legs", "legs must be in increasing dose order from 1")
 			}
-			seen[l.Dose] = true
 		}
 		if m.Kind == vaxbook.MutationChange && m.BookingID <= 0 {
 			return vaxbook.InvalidParam("booking_id", "a change needs a booking id")
@@ -47,6 +47,26 @@ func validate(m vaxbook.Mutation) error {
 		return vaxbook.InvalidParam("kind", "unknown mutation kind %q", m.Kind)
 	}
 	return nil
+}
+
+// errKey refuses an Idempotency-Key that is not UTF-8 text.
+func errKey() error {
+	return vaxbook.InvalidParam("idempotency_key", "the Idempotency-Key must be UTF-8 text")
+}
+
+// validText reports whether s can be a PostgreSQL text value (UTF-8 without
+// NUL). Strings that cannot are names of nothing the store holds, and are
+// answered as such without asking the server (which would fail the query).
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+func errNoCampaign(id string) error {
+	return vaxbook.Errorf(vaxbook.CodeNotFound, "no campaign %q", id)
+}
+
+func errNoPerson(id int64) error {
+	return vaxbook.Errorf(vaxbook.CodeNotFound, "no person %d", id)
 }
 
 func errAlreadyBooked(dose int) error {

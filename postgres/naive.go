@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -48,15 +49,18 @@ func (db *DB) naiveOne(ctx context.Context, m vaxbook.Mutation) (out vaxbook.Out
 		}
 	}()
 	if m.IdempotencyKey != "" {
+		if !utf8.ValidString(m.IdempotencyKey) {
+			return vaxbook.Outcome{Err: errKey()}, tx.Commit(ctx)
+		}
 		var (
-			hash string
+			hash []byte
 			enc  []byte
 		)
-		err := tx.QueryRow(ctx, `SELECT request_hash, outcome::text FROM idempotency WHERE person_id = $1 AND key = $2`,
-			m.PersonID, m.IdempotencyKey).Scan(&hash, &enc)
+		err := tx.QueryRow(ctx, `SELECT request_hash, outcome FROM idempotency WHERE person_id = $1 AND key = $2`,
+			m.PersonID, []byte(m.IdempotencyKey)).Scan(&hash, &enc)
 		switch {
 		case err == nil:
-			if hash != m.RequestHash {
+			if string(hash) != m.RequestHash {
 				return vaxbook.Outcome{Err: errKeyReused()}, tx.Commit(ctx)
 			}
 			out, err := decodeOutcome(enc)
@@ -71,13 +75,24 @@ func (db *DB) naiveOne(ctx context.Context, m vaxbook.Mutation) (out vaxbook.Out
 	if err := validate(m); err != nil {
 		return vaxbook.Outcome{Err: err}, tx.Commit(ctx)
 	}
+	var campaignOK, personOK bool
+	if validText(m.CampaignID) {
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM campaign WHERE id = $1), EXISTS (SELECT 1 FROM person WHERE id = $2)`,
+			m.CampaignID, m.PersonID).Scan(&campaignOK, &personOK); err != nil {
+			return vaxbook.Outcome{}, err
+		}
+	}
 	n := naive{tx: tx, m: m}
-	switch m.Kind {
-	case vaxbook.MutationBook:
+	switch {
+	case !campaignOK:
+		out = vaxbook.Outcome{Err: errNoCampaign(m.CampaignID)}
+	case !personOK:
+		out = vaxbook.Outcome{Err: errNoPerson(m.PersonID)}
+	case m.Kind == vaxbook.MutationBook:
 		out, err = n.book(ctx)
-	case vaxbook.MutationChange:
+	case m.Kind == vaxbook.MutationChange:
 		out, err = n.change(ctx)
-	case vaxbook.MutationCancel:
+	case m.Kind == vaxbook.MutationCancel:
 		out, err = n.cancel(ctx)
 	}
 	if err != nil {
@@ -86,10 +101,19 @@ func (db *DB) naiveOne(ctx context.Context, m vaxbook.Mutation) (out vaxbook.Out
 	if out.Err != nil && len(n.undo) > 0 {
 		// A refusal changes nothing: give back what the steps before took.
 		for _, u := range n.undo {
-			if _, err := tx.Exec(ctx, `UPDATE quota SET booked = booked - $3, chg = pg_current_xact_id()::text::bigint
-WHERE slot_id = $1 AND cohort = $2`, u.slot, u.cohort, u.delta); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE quota SET booked = booked - $2 WHERE id = $1`,
+				quotaID(u.slot, int(u.cohort)), u.delta); err != nil {
 				return vaxbook.Outcome{}, err
 			}
+		}
+	}
+	if out.Err == nil && len(n.undo) > 0 {
+		ids := make([]int64, len(n.undo))
+		for i, u := range n.undo {
+			ids[i] = quotaID(u.slot, int(u.cohort))
+		}
+		if _, err := tx.Exec(ctx, sqlLogChange, m.CampaignID, ids); err != nil {
+			return vaxbook.Outcome{}, err
 		}
 	}
 	if m.IdempotencyKey != "" && vaxbook.ErrorCode(out.Err) != vaxbook.CodeInvalid {
@@ -98,7 +122,7 @@ WHERE slot_id = $1 AND cohort = $2`, u.slot, u.cohort, u.delta); err != nil {
 			return vaxbook.Outcome{}, err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO idempotency (person_id, key, request_hash, outcome, created_at)
-VALUES ($1, $2, $3, $4::jsonb, $5)`, m.PersonID, m.IdempotencyKey, m.RequestHash, enc, ts(m.At)); err != nil {
+VALUES ($1, $2, $3, $4, $5)`, m.PersonID, []byte(m.IdempotencyKey), []byte(m.RequestHash), enc, ts(m.At)); err != nil {
 			return vaxbook.Outcome{}, err
 		}
 	}
@@ -121,9 +145,12 @@ type naive struct {
 // quota changes one quota row by delta if it stays within [0, capacity]
 // and reports whether it did.
 func (n *naive) quota(ctx context.Context, slot int64, cohort int, delta int) (bool, error) {
-	tag, err := n.tx.Exec(ctx, `UPDATE quota SET booked = booked + $3, chg = pg_current_xact_id()::text::bigint
-WHERE slot_id = $1 AND cohort = $2 AND campaign_id = $4 AND booked + $3 BETWEEN 0 AND capacity`,
-		slot, int16(cohort), delta, n.m.CampaignID)
+	if cohort < 0 || cohort > 15 {
+		return false, nil // no such row
+	}
+	tag, err := n.tx.Exec(ctx, `UPDATE quota SET booked = booked + $2
+WHERE id = $1 AND campaign_id = $3 AND booked + $2 BETWEEN 0 AND capacity`,
+		quotaID(slot, cohort), delta, n.m.CampaignID)
 	if err != nil {
 		return false, err
 	}

@@ -49,6 +49,12 @@ type Options struct {
 	// SkipMigrate opens the database without applying migrations (the
 	// schema must already be current).
 	SkipMigrate bool
+	// ChangeRetention is how long the quota change feed keeps its entries
+	// (default 10 minutes); a node whose last poll is older reloads every
+	// quota row of the campaign. A background goroutine prunes the feed every
+	// ChangeRetention/4; a negative value turns it off (call
+	// PruneQuotaChanges yourself).
+	ChangeRetention time.Duration
 	// Logger receives retries and migrations (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -58,6 +64,9 @@ type DB struct {
 	pool *pgxpool.Pool
 	opts Options
 	log  *slog.Logger
+
+	stopPrune context.CancelFunc
+	pruneDone chan struct{}
 }
 
 var _ vaxbook.Store = (*DB)(nil)
@@ -92,6 +101,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
+	if opts.ChangeRetention == 0 {
+		opts.ChangeRetention = 10 * time.Minute
+	}
 	db := &DB{pool: pool, opts: opts, log: opts.Logger}
 	if !opts.SkipMigrate {
 		if err := db.Migrate(ctx); err != nil {
@@ -99,13 +111,42 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, err
 		}
 	}
+	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	db.stopPrune, db.pruneDone = stop, make(chan struct{})
+	go db.pruneLoop(pctx)
 	return db, nil
 }
 
-// Close closes the pool.
+// Close stops the background pruning and closes the pool. It may be called
+// more than once.
 func (db *DB) Close() error {
+	db.stopPrune()
+	<-db.pruneDone
 	db.pool.Close()
 	return nil
+}
+
+// pruneLoop prunes the quota change feed every ChangeRetention/4 until ctx
+// ends.
+func (db *DB) pruneLoop(ctx context.Context) {
+	defer close(db.pruneDone)
+	if db.opts.ChangeRetention < 0 {
+		return
+	}
+	t := time.NewTicker(max(db.opts.ChangeRetention/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := db.PruneQuotaChanges(ctx, db.opts.ChangeRetention); err != nil && ctx.Err() == nil {
+				db.log.Warn("postgres: pruning the quota change feed failed", "err", err)
+			} else if n > 0 {
+				db.log.Debug("postgres: quota change feed pruned", "entries", n)
+			}
+		}
+	}
 }
 
 // Ping checks that the database answers.

@@ -17,7 +17,7 @@ func openTest(t *testing.T, opts Options) *DB {
 	t.Helper()
 	url := testdb.Postgres(t)
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+		opts.Logger = quietLogger()
 	}
 	db, err := Open(context.Background(), url, opts)
 	if err != nil {
@@ -38,3 +38,5 @@ func TestContractNaive(t *testing.T) {
 	open := func(t *testing.T) vaxbook.Store { return openTest(t, Options{NaiveApply: true}) }
 	storetest.RunBooking(t, open)
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -19,6 +19,11 @@ func errNoSession() error {
 
 // CreateSession stores a new session.
 func (db *DB) CreateSession(ctx context.Context, s vaxbook.Session) error {
+	for _, f := range []string{s.ID, s.Operator, s.Provider, s.DeviceID, s.CSRFToken} {
+		if !validText(f) {
+			return vaxbook.Errorf(vaxbook.CodeInvalid, "session fields must be UTF-8 text without NUL")
+		}
+	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO session (`+sessionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		s.ID, s.PersonID, s.Operator, s.Provider, s.DeviceID, s.CSRFToken, ts(s.CreatedAt), ts(s.LastSeen))
 	if err != nil {
@@ -29,6 +34,9 @@ func (db *DB) CreateSession(ctx context.Context, s vaxbook.Session) error {
 
 // Session returns a session (CodeNotSignedIn if there is none).
 func (db *DB) Session(ctx context.Context, id string) (vaxbook.Session, error) {
+	if !validText(id) {
+		return vaxbook.Session{}, errNoSession()
+	}
 	var s vaxbook.Session
 	err := db.pool.QueryRow(ctx, `SELECT `+sessionCols+` FROM session WHERE id = $1`, id).Scan(
 		&s.ID, &s.PersonID, &s.Operator, &s.Provider, &s.DeviceID, &s.CSRFToken, &s.CreatedAt, &s.LastSeen)
@@ -45,6 +53,9 @@ func (db *DB) Session(ctx context.Context, id string) (vaxbook.Session, error) {
 // TouchSession records activity at at (CodeNotSignedIn if there is no such
 // session).
 func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
+	if !validText(id) {
+		return errNoSession()
+	}
 	tag, err := db.pool.Exec(ctx, `UPDATE session SET last_seen = $2 WHERE id = $1`, id, ts(at))
 	if err != nil {
 		return fmt.Errorf("postgres: touch session: %w", err)
@@ -58,6 +69,9 @@ func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
 // DeleteSession removes a session; a missing one is not an error (logging
 // out twice is fine).
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
+	if !validText(id) {
+		return nil
+	}
 	if _, err := db.pool.Exec(ctx, `DELETE FROM session WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("postgres: delete session: %w", err)
 	}
@@ -88,6 +102,11 @@ func scanLock(row pgx.Row) (vaxbook.DeviceLock, error) {
 // returns the lock that holds after the call. INSERT … ON CONFLICT makes
 // concurrent callers for one key agree on exactly one winner.
 func (db *DB) AcquireDeviceLock(ctx context.Context, l vaxbook.DeviceLock, now time.Time) (vaxbook.DeviceLock, error) {
+	for _, f := range []string{l.CampaignID, l.WindowID, l.DeviceHash, l.Provider} {
+		if !validText(f) {
+			return vaxbook.DeviceLock{}, vaxbook.Errorf(vaxbook.CodeInvalid, "device lock fields must be UTF-8 text without NUL")
+		}
+	}
 	got, err := scanLock(db.pool.QueryRow(ctx, `INSERT INTO device_lock (`+lockCols+`)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (person_id, campaign_id, window_id) DO UPDATE
@@ -111,6 +130,9 @@ RETURNING `+lockCols, l.PersonID, l.CampaignID, l.WindowID, l.DeviceHash, l.Prov
 
 // DeviceLock returns the lock for the key (CodeNotFound if none).
 func (db *DB) DeviceLock(ctx context.Context, personID int64, campaignID, windowID string) (vaxbook.DeviceLock, error) {
+	if !validText(campaignID) || !validText(windowID) {
+		return vaxbook.DeviceLock{}, vaxbook.Errorf(vaxbook.CodeNotFound, "no device lock for person %d in window %q", personID, windowID)
+	}
 	l, err := scanLock(db.pool.QueryRow(ctx, `SELECT `+lockCols+` FROM device_lock
 WHERE person_id = $1 AND campaign_id = $2 AND window_id = $3`, personID, campaignID, windowID))
 	if err != nil {
@@ -121,6 +143,9 @@ WHERE person_id = $1 AND campaign_id = $2 AND window_id = $3`, personID, campaig
 
 // ReleaseDeviceLock removes the lock (CodeNotFound if none).
 func (db *DB) ReleaseDeviceLock(ctx context.Context, personID int64, campaignID, windowID string) error {
+	if !validText(campaignID) || !validText(windowID) {
+		return vaxbook.Errorf(vaxbook.CodeNotFound, "no device lock for person %d in window %q", personID, windowID)
+	}
 	tag, err := db.pool.Exec(ctx, `DELETE FROM device_lock WHERE person_id = $1 AND campaign_id = $2 AND window_id = $3`,
 		personID, campaignID, windowID)
 	if err != nil {
@@ -134,10 +159,12 @@ func (db *DB) ReleaseDeviceLock(ctx context.Context, personID int64, campaignID,
 
 // Audit appends an entry (its ID is assigned by the database).
 func (db *DB) Audit(ctx context.Context, e vaxbook.AuditEntry) error {
-	detail := e.Detail
-	if detail == "" {
-		detail = "{}"
+	for _, f := range []string{e.Actor, e.Action, e.Target, e.Detail} {
+		if !validText(f) {
+			return vaxbook.Errorf(vaxbook.CodeInvalid, "audit fields must be UTF-8 text without NUL")
+		}
 	}
+	detail := e.Detail
 	_, err := db.pool.Exec(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`,
 		ts(e.At), e.Actor, e.Action, e.Target, detail)
 	if err != nil {

@@ -40,21 +40,42 @@ CREATE TABLE slot (
 CREATE INDEX slot_campaign ON slot (campaign_id, id);
 
 -- One row per slot and cohort (0–9 rotation cohorts, 10 pool, 11 dose 2).
--- campaign_id is copied from the slot so that a node's change poll is one
--- index range. chg is the id of the last transaction that wrote the row
--- (pg: pg_current_xact_id()); see QuotaChanges for why a transaction id and
--- not a sequence.
+-- id = slot_id * 16 + cohort: a single-column key, so that a batch finds,
+-- locks and updates its rows with one index probe each (id = ANY($1)),
+-- whatever the planner thinks of the table's size, and key order is
+-- (slot, cohort) order. campaign_id is copied from the slot. No index
+-- covers booked, so a booking's counter update is a HOT update (no index
+-- is touched); fillfactor leaves room on each page for it.
 CREATE TABLE quota (
+    id          bigint   PRIMARY KEY,
     slot_id     bigint   NOT NULL REFERENCES slot (id),
     cohort      smallint NOT NULL CHECK (cohort BETWEEN 0 AND 11),
     campaign_id text     NOT NULL,
     capacity    integer  NOT NULL CHECK (capacity >= 0),
     booked      integer  NOT NULL DEFAULT 0,
-    chg         bigint   NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
-    PRIMARY KEY (slot_id, cohort),
+    CONSTRAINT quota_key CHECK (id = slot_id * 16 + cohort),
     CONSTRAINT quota_within_capacity CHECK (booked >= 0 AND booked <= capacity)
+) WITH (fillfactor = 70);
+CREATE INDEX quota_campaign ON quota (campaign_id, id);
+
+-- The quota change feed that nodes poll (QuotaChanges): one row per
+-- transaction and campaign that changed quota counters, naming the rows.
+-- xid is the writing transaction's id (pg: pg_current_xact_id()), not a
+-- sequence: see booking.go for why. Rows older than the retention are
+-- pruned; quota_change_pruned.xid is the highest xid pruned, and a poll
+-- from before it gets every row of the campaign instead.
+CREATE TABLE quota_change (
+    xid         bigint   NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    campaign_id text     NOT NULL,
+    quota_ids   bigint[] NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX quota_changes ON quota (campaign_id, chg);
+CREATE INDEX quota_change_xid ON quota_change (campaign_id, xid);
+CREATE TABLE quota_change_pruned (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    xid bigint  NOT NULL
+);
+INSERT INTO quota_change_pruned (xid) VALUES (0);
 
 CREATE TABLE person (
     id           bigint PRIMARY KEY,
@@ -82,19 +103,25 @@ CREATE TABLE booking (
     status      text     NOT NULL CHECK (status IN ('active', 'cancelled')),
     version     integer  NOT NULL,
     created_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL
+    updated_at  timestamptz NOT NULL,
+    active      boolean GENERATED ALWAYS AS (CASE WHEN status = 'active' THEN true END) STORED
 );
 ALTER SEQUENCE booking_id_seq OWNED BY booking.id;
 -- No double booking: one active booking per person, campaign and dose.
-CREATE UNIQUE INDEX booking_active ON booking (person_id, campaign_id, dose) WHERE status = 'active';
-CREATE INDEX booking_person ON booking (person_id, campaign_id, dose, id);
+-- Cancelled rows have active NULL, and NULLs are distinct in a unique
+-- index, so this one index both enforces the rule and serves every lookup
+-- by person (one index fewer to maintain per booking than a partial unique
+-- index beside a plain one).
+CREATE UNIQUE INDEX booking_person ON booking (person_id, campaign_id, dose, active);
 
 -- First outcome of every write that carried an Idempotency-Key.
+-- key and request_hash are bytea: clients choose them, and text would
+-- refuse a NUL byte.
 CREATE TABLE idempotency (
     person_id    bigint NOT NULL,
-    key          text   NOT NULL,
-    request_hash text   NOT NULL,
-    outcome      jsonb  NOT NULL,
+    key          bytea  NOT NULL,
+    request_hash bytea  NOT NULL,
+    outcome      text   NOT NULL,  -- JSON, read back only by vaxbook
     created_at   timestamptz NOT NULL,
     PRIMARY KEY (person_id, key)
 );

@@ -284,6 +284,7 @@ type TickState struct {
 	OwedUsed   int64   // compensation admissions consumed
 	LastTick   time.Time
 	Controller ControllerState
+	Decision   string // the controller's decision at this tick ("" if it did not run), counted in the stats
 }
 
 // WaitRoomGlobal is the state shared by every room.

@@ -363,12 +363,8 @@ func (w *WaitRoom) SaveTick(ctx context.Context, l vaxbook.Lease, t vaxbook.Tick
 	if err != nil {
 		return err
 	}
-	decision := t.Controller.Decision
-	if decision == vaxbook.DecisionFixed {
-		decision = ""
-	}
 	err = saveTickScript.Run(ctx, w.rdb, []string{w.global(), w.lease()}, l.Holder, l.Token,
-		ff(t.Rate), ff(t.Tokens), t.OwedUsed, ms(t.LastTick), ctrl, decision).Err()
+		ff(t.Rate), ff(t.Tokens), t.OwedUsed, ms(t.LastTick), ctrl, t.Decision).Err()
 	if err != nil {
 		return scriptErr("save tick", err)
 	}

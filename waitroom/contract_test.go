@@ -9,5 +9,8 @@ import (
 )
 
 func TestMemoryContract(t *testing.T) {
-	waitroomtest.Run(t, func(t *testing.T) vaxbook.WaitRoomBackend { return waitroom.NewMemory() })
+	waitroomtest.Run(t, func(t *testing.T) func() vaxbook.WaitRoomBackend {
+		m := waitroom.NewMemory()
+		return func() vaxbook.WaitRoomBackend { return m }
+	})
 }

@@ -119,22 +119,24 @@ func (c *Controller) Update(s vaxbook.StageSample, dt time.Duration, demand bool
 		if stalled {
 			grad = 0.5
 		} else if s.InFlight > 0 && dt > 0 {
-			expected := math.Max(float64(s.Count)/dt.Seconds()*base, 1)
-			grad = math.Min(grad, clamp(cfg.Tolerance*expected/float64(s.InFlight), 0.5, 1))
+			// Little's law with room for the noise of a sampled gauge.
+			expected := float64(s.Count) / dt.Seconds() * base
+			limit := cfg.Tolerance*expected + 3*math.Sqrt(expected) + float64(cfg.MinSamples)
+			grad = math.Min(grad, clamp(limit/float64(s.InFlight), 0.5, 1))
 		}
 		next := rate * grad
 		if grad >= 1 && demand {
 			next += math.Sqrt(math.Max(rate, 1))
 		}
 		rate += cfg.Smoothing * (next - rate)
-		switch {
-		case grad < 1:
+		if grad < 1 {
 			decision = vaxbook.DecisionDecreaseLatency
-		case rate > old:
-			decision = vaxbook.DecisionIncrease
 		}
 	}
 	rate = clamp(rate, minRate, maxRate)
+	if decision == vaxbook.DecisionHold && rate > old {
+		decision = vaxbook.DecisionIncrease
+	}
 	c.st.Rate, c.st.Decision = rate, decision
 	return rate
 }

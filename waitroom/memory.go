@@ -499,7 +499,7 @@ func (m *Memory) SaveTick(ctx context.Context, l vaxbook.Lease, t vaxbook.TickSt
 	}
 	m.rate, m.tokens, m.lastTick, m.ctrl = t.Rate, t.Tokens, t.LastTick, t.Controller
 	m.owed = max(0, m.owed-t.OwedUsed)
-	switch t.Controller.Decision {
+	switch t.Decision {
 	case vaxbook.DecisionIncrease:
 		m.increases.Add(1)
 	case vaxbook.DecisionDecreaseLatency:

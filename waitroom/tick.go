@@ -142,10 +142,12 @@ func (s *Service) lead(ctx context.Context, l vaxbook.Lease, g vaxbook.WaitRoomG
 	s.acc.LatencySum += stage.LatencySum
 	s.acc.InFlight = stage.InFlight
 	rate := g.Rate
+	decision := ""
 	switch set.Mode {
 	case vaxbook.ModeAuto, vaxbook.ModeDrain:
 		if interval := now.Sub(s.accFrom); interval >= s.cfg.ControlEvery || g.Rate <= 0 {
 			rate = s.ctrl.Update(s.acc, interval, demand, set.MinRate, set.MaxRate, now)
+			decision = s.ctrl.State().Decision
 			s.acc, s.accFrom = vaxbook.StageSample{}, now
 		} else {
 			rate = clamp(s.ctrl.State().Rate, set.MinRate, set.MaxRate)
@@ -207,7 +209,7 @@ func (s *Service) lead(ctx context.Context, l vaxbook.Lease, g vaxbook.WaitRoomG
 	if set.Mode == vaxbook.ModeFixed || set.Mode == vaxbook.ModePaused {
 		st.Decision = vaxbook.DecisionFixed
 	}
-	return s.b.SaveTick(ctx, l, vaxbook.TickState{Rate: rate, Tokens: tokens, OwedUsed: owedUsed, LastTick: now, Controller: st})
+	return s.b.SaveTick(ctx, l, vaxbook.TickState{Rate: rate, Tokens: tokens, OwedUsed: owedUsed, LastTick: now, Controller: st, Decision: decision})
 }
 
 // fixed keeps the controller at the operator's rate, so that auto mode

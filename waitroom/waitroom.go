@@ -37,7 +37,7 @@ const (
 	DefaultClaimTimeout = 7 * time.Minute
 	DefaultMinRetry     = 2 * time.Second
 	DefaultMaxRetry     = 5 * time.Minute
-	DefaultPollBudget   = 5000 // polls per second the opening burst is spread for
+	DefaultPollBudget   = 3000 // polls per second the opening burst is spread for
 	DefaultLeaseTTL     = 5 * time.Second
 	DefaultControlEvery = time.Second
 	DefaultRetention    = time.Hour
@@ -71,7 +71,7 @@ type Config struct {
 	ClaimTimeout time.Duration // an admitted person must collect the pass within this (7 min); ≤ PassTTL, > MaxRetry
 	MinRetry     time.Duration // polling interval at the front (2 s)
 	MaxRetry     time.Duration // polling interval far back (5 min)
-	PollBudget   float64       // polls/s the first poll after opening is spread for (5000)
+	PollBudget   float64       // polls/s the first poll after opening is spread for (3000)
 	LeaseTTL     time.Duration // controller lease (5 s); tick well within it
 	ControlEvery time.Duration // controller update interval (1 s)
 	MaxTickGap   time.Duration // admissions credited for at most this long between ticks (2 s)

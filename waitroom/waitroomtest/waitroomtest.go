@@ -22,9 +22,10 @@ import (
 	"vaxbook/waitroom"
 )
 
-// Factory returns a fresh, empty backend for one test. Backends that several
-// services share (one per simulated node) are the same value.
-type Factory func(t *testing.T) vaxbook.WaitRoomBackend
+// Factory makes a fresh, empty store for one test and returns a function
+// that connects a node to it: every call is another node's connection (a
+// new client for Redis; the same value for the in-process backend).
+type Factory func(t *testing.T) (connect func() vaxbook.WaitRoomBackend)
 
 // Secret is the server secret the suite's services use.
 var Secret = []byte("waitroomtest secret: 32+ bytes long, fixed for reproducible draws")
@@ -75,17 +76,19 @@ func Run(t *testing.T, newBackend Factory) {
 // env is one test's world: a backend, a fake clock, an audit log and the
 // services (nodes) on the backend.
 type env struct {
-	t     *testing.T
-	ctx   context.Context
-	b     vaxbook.WaitRoomBackend
-	clk   *clock.Fake
-	audit *auditLog
-	room  vaxbook.QueueRoom
+	t       *testing.T
+	ctx     context.Context
+	connect func() vaxbook.WaitRoomBackend
+	b       vaxbook.WaitRoomBackend
+	clk     *clock.Fake
+	audit   *auditLog
+	room    vaxbook.QueueRoom
 }
 
 func newEnv(t *testing.T, newBackend Factory) *env {
+	connect := newBackend(t)
 	return &env{
-		t: t, ctx: context.Background(), b: newBackend(t),
+		t: t, ctx: context.Background(), connect: connect, b: connect(),
 		clk:   clock.NewFake(Opening.Add(-10 * time.Minute)),
 		audit: &auditLog{}, room: Room("d9"),
 	}
@@ -94,7 +97,7 @@ func newEnv(t *testing.T, newBackend Factory) *env {
 // service starts a node on the env's backend.
 func (e *env) service(node string, mut func(*waitroom.Config)) *waitroom.Service {
 	e.t.Helper()
-	cfg := waitroom.Config{Backend: e.b, Secret: Secret, Node: node, Audit: e.audit, Log: slog.New(slog.DiscardHandler)}
+	cfg := waitroom.Config{Backend: e.connect(), Secret: Secret, Node: node, Audit: e.audit, Log: slog.New(slog.DiscardHandler)}
 	if mut != nil {
 		mut(&cfg)
 	}

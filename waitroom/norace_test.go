@@ -1,0 +1,5 @@
+//go:build !race
+
+package waitroom_test
+
+const raceEnabled = false

@@ -73,6 +73,13 @@ func (b *batchInsert) close() {
 	}
 }
 
+// loadCacheKiB is the page cache of a Load transaction.
+const loadCacheKiB = 1 << 20
+
+// personCIIndex is the unique blind index of the registry, as in the
+// migration.
+const personCIIndex = `CREATE UNIQUE INDEX person_ci_hash ON person (ci_hash)`
+
 // Load implements vaxbook.Loader: everything in one transaction.
 func (db *DB) Load(ctx context.Context, d vaxbook.Dataset) (err error) {
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -83,7 +90,27 @@ func (db *DB) Load(ctx context.Context, d vaxbook.Dataset) (err error) {
 		if err != nil {
 			tx.Rollback()
 		}
+		// After the transaction ended (the writer has one connection).
+		db.w.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA cache_size = %d`, -db.cacheKiB))
 	}()
+	// A large load dirties more pages than the normal cache holds; spilled
+	// pages would be written to the WAL again each time they change. Give
+	// this transaction a large cache and put the normal one back after.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = %d`, -loadCacheKiB)); err != nil {
+		return internal("load: cache size", err)
+	}
+	// Into an empty registry, build the CI index once at the end (sorted)
+	// instead of maintaining it through a million random inserts.
+	var anyone int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM person LIMIT 1)`).Scan(&anyone); err != nil {
+		return internal("load: people", err)
+	}
+	rebuildIndex := anyone == 0 && d.People != nil
+	if rebuildIndex {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX person_ci_hash`); err != nil {
+			return internal("load: drop index", err)
+		}
+	}
 	insert := func(table, columns string, n int, row func(i int) []any) error {
 		b := newBatchInsert(tx, table, columns)
 		defer b.close()
@@ -148,6 +175,11 @@ func (db *DB) Load(ctx context.Context, d vaxbook.Dataset) (err error) {
 		}
 		if err := b.flush(ctx); err != nil {
 			return fmt.Errorf("sqlite: load: %w", err)
+		}
+	}
+	if rebuildIndex {
+		if _, err := tx.ExecContext(ctx, personCIIndex); err != nil {
+			return fmt.Errorf("sqlite: load: people: %w", err) // a duplicate CI hash
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -61,12 +61,14 @@ type Options struct {
 
 // DB is the SQLite store. It implements vaxbook.Store.
 type DB struct {
-	path   string
-	w      *sql.DB // exactly one connection: every write
-	r      *sql.DB // readers
-	log    *slog.Logger
-	once   sync.Once
-	closed error
+	path string
+	w    *sql.DB // exactly one connection: every write
+	r    *sql.DB // readers
+	log  *slog.Logger
+	// cacheKiB is the writer's page cache (restored after a Load).
+	cacheKiB int
+	once     sync.Once
+	closed   error
 }
 
 var _ vaxbook.Store = (*DB)(nil)
@@ -125,7 +127,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w, log: opts.Logger}
+	db := &DB{path: path, w: w, log: opts.Logger, cacheKiB: opts.CacheKiB}
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -26,9 +26,15 @@ const (
 	crashChildEnv = "VAXBOOK_BOOKING_CRASH_CHILD" // the SQLite file the child books into
 )
 
+// childMains are the child processes this test binary can become, by
+// environment variable (its value is the child's argument).
+var childMains = map[string]func(arg string) int{crashChildEnv: crashChild}
+
 func TestMain(m *testing.M) {
-	if path := os.Getenv(crashChildEnv); path != "" {
-		os.Exit(crashChild(path))
+	for env, child := range childMains {
+		if arg := os.Getenv(env); arg != "" {
+			os.Exit(child(arg))
+		}
 	}
 	os.Exit(m.Run())
 }

@@ -13,14 +13,36 @@ type LatLng struct {
 // earthRadiusKm is the mean Earth radius (IUGG).
 const earthRadiusKm = 6371.0088
 
+const rad = math.Pi / 180
+
 // DistanceKm returns the great-circle (haversine) distance between a and b.
 func DistanceKm(a, b LatLng) float64 {
-	const rad = math.Pi / 180
-	dLat := (b.Lat - a.Lat) * rad
-	dLng := (b.Lng - a.Lng) * rad
-	s := math.Sin(dLat/2)*math.Sin(dLat/2) +
-		math.Cos(a.Lat*rad)*math.Cos(b.Lat*rad)*math.Sin(dLng/2)*math.Sin(dLng/2)
-	return 2 * earthRadiusKm * math.Asin(math.Min(1, math.Sqrt(s)))
+	return havKm(hav(newPoint(a), newPoint(b)))
+}
+
+// point is a position prepared for haversine: radians and cos(latitude).
+type point struct{ lat, lng, cos float64 }
+
+func newPoint(p LatLng) point {
+	lat := p.Lat * rad
+	return point{lat, p.Lng * rad, math.Cos(lat)}
+}
+
+// hav is the haversine term of the distance between a and b (monotone in
+// the distance, cheaper: no inverse sine).
+func hav(a, b point) float64 {
+	sLat := math.Sin((b.lat - a.lat) / 2)
+	sLng := math.Sin((b.lng - a.lng) / 2)
+	return sLat*sLat + a.cos*b.cos*sLng*sLng
+}
+
+// havKm turns a haversine term into kilometres.
+func havKm(h float64) float64 { return 2 * earthRadiusKm * math.Asin(math.Min(1, math.Sqrt(h))) }
+
+// havOf returns the haversine term of a distance.
+func havOf(km float64) float64 {
+	s := math.Sin(km / (2 * earthRadiusKm))
+	return s * s
 }
 
 // gridCellDeg is the side of a grid cell in degrees (about 5.5 km north–south).

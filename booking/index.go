@@ -57,6 +57,7 @@ type index struct {
 type clinicRec struct {
 	vaxbook.Clinic
 	lname, lvaccine string
+	pt              point
 }
 
 type slotRec struct {
@@ -106,7 +107,8 @@ func load(ctx context.Context, store source, c vaxbook.Campaign) (*index, int64,
 	slices.SortFunc(clinics, func(a, b vaxbook.Clinic) int { return cmp64(a.ID, b.ID) })
 	ix.clinics = make([]clinicRec, len(clinics))
 	for i, cl := range clinics {
-		ix.clinics[i] = clinicRec{Clinic: cl, lname: strings.ToLower(cl.Name), lvaccine: strings.ToLower(cl.Vaccine)}
+		ix.clinics[i] = clinicRec{Clinic: cl, lname: strings.ToLower(cl.Name), lvaccine: strings.ToLower(cl.Vaccine),
+			pt: newPoint(LatLng{cl.Lat, cl.Lng})}
 		ix.bySigungu[cl.SigunguCode] = append(ix.bySigungu[cl.SigunguCode], int32(i))
 	}
 	ix.grid = newGrid(ix.clinics)

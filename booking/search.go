@@ -74,13 +74,15 @@ type Dose2View struct {
 	StartsAt time.Time `json:"starts_at"`
 }
 
+// candidate is a matching clinic; with Near, dist is the haversine term of
+// its distance (ordering by it is ordering by distance).
 type candidate struct {
 	ci   int32
 	dist float64
 }
 
-// cursor is the position after the last clinic of a page: (dist, id) in
-// distance order, id otherwise.
+// cursor is the position after the last clinic of a page: (haversine term
+// of the distance, id) in distance order, id otherwise.
 type cursor struct {
 	near bool
 	dist float64
@@ -228,20 +230,18 @@ func (ix *index) firstDay(at time.Time) int {
 	return ix.dose1.From.DaysUntil(today)
 }
 
-// offer returns clinic ci's remaining places in column col, on day (or over
-// all days from first when day < 0).
-func (ix *index) offer(ci, col, day, first int) int {
+// hasOffer reports whether clinic ci has a place in column col on day (or
+// on some day from first when day < 0).
+func (ix *index) hasOffer(ci, col, day, first int) bool {
 	if day >= 0 {
-		if day < first {
-			return 0
-		}
-		return ix.dayRemaining(ci, day, col)
+		return day >= first && ix.dayRemaining(ci, day, col) > 0
 	}
-	n := 0
 	for d := first; d < len(ix.days); d++ {
-		n += ix.dayRemaining(ci, d, col)
+		if ix.dayRemaining(ci, d, col) > 0 {
+			return true
+		}
 	}
-	return n
+	return false
 }
 
 // search answers a query from memory.
@@ -265,7 +265,7 @@ func (ix *index) search(q Query) (Result, error) {
 		if q.Q != "" && !strings.Contains(c.lname, q.Q) {
 			return
 		}
-		if q.Available && ix.offer(int(ci), col, day, first) <= 0 {
+		if q.Available && !ix.hasOffer(int(ci), col, day, first) {
 			return
 		}
 		total++
@@ -276,14 +276,18 @@ func (ix *index) search(q Query) (Result, error) {
 	}
 	switch {
 	case near:
-		center, r := *q.Near, q.RadiusKm
+		center, r := newPoint(*q.Near), q.RadiusKm
+		// Inside hLo certainly within r, beyond hHi certainly not; in
+		// between, decide with the distance itself, exactly as DistanceKm.
+		hr := havOf(r)
+		hLo, hHi := hr*(1-1e-9), hr*(1+1e-9)
 		visit := func(ci int32) {
-			c := &ix.clinics[ci]
-			if d := DistanceKm(center, LatLng{c.Lat, c.Lng}); d <= r {
-				consider(ci, d)
+			h := hav(center, ix.clinics[ci].pt)
+			if h <= hLo || (h <= hHi && havKm(h) <= r) {
+				consider(ci, h)
 			}
 		}
-		ix.grid.near(center, r, visit, func() {
+		ix.grid.near(*q.Near, r, visit, func() {
 			for ci := range ix.clinics {
 				visit(int32(ci))
 			}
@@ -311,7 +315,7 @@ func (ix *index) search(q Query) (Result, error) {
 	for _, c := range page {
 		v := ix.clinicView(int(c.ci), col, day, first)
 		if near {
-			d := c.dist
+			d := havKm(c.dist)
 			v.DistanceKm = &d
 		}
 		res.Clinics = append(res.Clinics, v)

@@ -42,6 +42,9 @@ import (
 	"vaxbook/internal/clock"
 )
 
+// DefaultPrefix is where the providers are mounted unless Config.Prefix says otherwise.
+const DefaultPrefix = "/idp"
+
 // ProviderConfig is one emulated provider.
 type ProviderConfig struct {
 	Name  string // path segment and provider id: "naver"
@@ -137,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("devidp: config needs People")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "/idp"
+		cfg.Prefix = DefaultPrefix
 	}
 	cfg.Prefix = "/" + strings.Trim(cfg.Prefix, "/")
 	if cfg.BaseURL != "" {

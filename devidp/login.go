@@ -99,7 +99,7 @@ func (p *provider) loginPage(w http.ResponseWriter, r *http.Request) {
 		if check != nil {
 			d := check(c, pe.BirthDate, pe.Nationality, now)
 			e.Code = d.Code
-			if d.Window != nil {
+			if d.Window != nil && d.Code != vaxbook.CodeClosed {
 				e.Opens = d.Window.Opens.In(zone(c)).Format("01-02 15:04 MST")
 			}
 		}

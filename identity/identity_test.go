@@ -143,15 +143,22 @@ type env struct {
 type envOption func(*envConfig)
 
 type envConfig struct {
-	store    storeKind
-	bulk     int64
+	store storeKind
+	bulk  int64
+	// people and registry replace the test people: who the providers know
+	// and who the registry holds.
+	people   devidp.People
+	registry func(*pii.Keys) iter.Seq2[vaxbook.Person, error]
 	inMemory bool // the relying party reaches the providers in memory
 	identity func(*identity.Config)
 	devidp   func(*devidp.Config)
 }
 
-func withStore(k storeKind) envOption    { return func(c *envConfig) { c.store = k } }
-func withBulk(n int64) envOption         { return func(c *envConfig) { c.bulk = n } }
+func withStore(k storeKind) envOption { return func(c *envConfig) { c.store = k } }
+func withBulk(n int64) envOption      { return func(c *envConfig) { c.bulk = n } }
+func withCountry(people devidp.People, registry func(*pii.Keys) iter.Seq2[vaxbook.Person, error]) envOption {
+	return func(c *envConfig) { c.people, c.registry = people, registry }
+}
 func withInMemoryBackChannel() envOption { return func(c *envConfig) { c.inMemory = true } }
 func withIdentity(f func(*identity.Config)) envOption {
 	return func(c *envConfig) { c.identity = f }
@@ -181,7 +188,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 			}
 		}
 	}
-	if err := e.store.Load(ctx, vaxbook.Dataset{Campaigns: []vaxbook.Campaign{c}, People: iter.Seq2[vaxbook.Person, error](people)}); err != nil {
+	var registry iter.Seq2[vaxbook.Person, error] = people
+	var population devidp.People = testPopulation{n: bulkFrom + ec.bulk}
+	if ec.people != nil {
+		registry, population = ec.registry(e.keys), ec.people
+	}
+	if err := e.store.Load(ctx, vaxbook.Dataset{Campaigns: []vaxbook.Campaign{c}, People: registry}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -192,7 +204,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	dcfg := devidp.Config{
 		BaseURL: e.srv.URL,
 		Clients: []devidp.Client{{ID: "vaxbook", Secret: "dev-secret", RedirectURIs: []string{e.srv.URL + "/auth/*/callback"}}},
-		People:  testPopulation{n: bulkFrom + ec.bulk},
+		People:  population,
 		Clock:   e.clock, Waiter: instantWaiter{},
 	}
 	if ec.devidp != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"mime"
@@ -130,10 +131,10 @@ func (s *Server) enterStage(r *http.Request, now time.Time) (stage, error) {
 		}
 	}
 	if pass == "" {
-		return stage{}, vaxbook.Errorf(vaxbook.CodePassRequired, "Please go through the waiting room: a booking needs the pass it gives.")
+		return st, vaxbook.Errorf(vaxbook.CodePassRequired, "Please go through the waiting room: a booking needs the pass it gives.")
 	}
 	if st.claims, err = s.cfg.WaitRoom.VerifyPass(r.Context(), pass, c.sess.ID, c.p.ID, now); err != nil {
-		return stage{}, err
+		return st, err // st names the person: a retry of a finished write may be answered from the replay cache
 	}
 	return st, nil
 }
@@ -208,13 +209,18 @@ func (s *Server) observe(start time.Time, err error) {
 
 // bookingWrite runs one write of the booking stage: checks, the engine
 // call, the pass's consumption on success, the answer.
-func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created int, do func(st stage, now time.Time) (booking.Confirmation, error)) {
+// fingerprint names what the request asks (for the replay cache).
+func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created int, fingerprint string, do func(st stage, now time.Time) (booking.Confirmation, error)) {
 	now := s.clock.Now()
 	st, err := s.enterStage(r, now)
 	if err != nil {
-		if ans, ok := s.replays.get(r, st.p.ID); ok && vaxbook.ErrorCode(err) == vaxbook.CodePassInvalid {
-			ans.write(w)
-			return
+		if ans, ok := s.replays.get(r, st.p.ID); ok && isPassRefusal(err) {
+			if ans.fingerprint != fingerprint {
+				err = vaxbook.Errorf(vaxbook.CodeIdempotencyReused, "this Idempotency-Key was used for a different request")
+			} else {
+				ans.write(w)
+				return
+			}
 		}
 		writeProblem(w, r, s.log, err)
 		return
@@ -237,7 +243,7 @@ func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created in
 		status = http.StatusOK
 	}
 	body := confirmationJSON(conf, s.loc())
-	s.replays.put(st.p.ID, st.idem, status, body)
+	s.replays.put(st.p.ID, st.idem, fingerprint, status, body)
 	writeJSON(w, status, body)
 }
 
@@ -275,7 +281,7 @@ func (s *Server) postBooking(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.bookingWrite(w, r, http.StatusCreated, func(st stage, now time.Time) (booking.Confirmation, error) {
+	s.bookingWrite(w, r, http.StatusCreated, fmt.Sprintf("book %d", slot), func(st stage, now time.Time) (booking.Confirmation, error) {
 		return s.engine.Book(r.Context(), st.p, slot, st.idem, now)
 	})
 }
@@ -296,7 +302,7 @@ func (s *Server) patchBooking(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.bookingWrite(w, r, http.StatusOK, func(st stage, now time.Time) (booking.Confirmation, error) {
+	s.bookingWrite(w, r, http.StatusOK, fmt.Sprintf("change %d %d", id, slot), func(st stage, now time.Time) (booking.Confirmation, error) {
 		return s.engine.Change(r.Context(), st.p, id, slot, st.idem, now)
 	})
 }
@@ -307,7 +313,7 @@ func (s *Server) deleteBooking(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.bookingWrite(w, r, http.StatusOK, func(st stage, now time.Time) (booking.Confirmation, error) {
+	s.bookingWrite(w, r, http.StatusOK, fmt.Sprintf("cancel %d", id), func(st stage, now time.Time) (booking.Confirmation, error) {
 		return s.engine.Cancel(r.Context(), st.p, id, st.idem, now)
 	})
 }
@@ -519,4 +525,12 @@ func (s *Server) queueStatus(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) roomOf(c vaxbook.Campaign, w vaxbook.Window) vaxbook.QueueRoom {
 	return waitroom.RoomOf(c, w)
+}
+
+func isPassRefusal(err error) bool {
+	switch vaxbook.ErrorCode(err) {
+	case vaxbook.CodePassInvalid, vaxbook.CodePassRequired, vaxbook.CodePassExpired:
+		return true
+	}
+	return false
 }

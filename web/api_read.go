@@ -8,6 +8,7 @@ import (
 	"vaxbook"
 	"vaxbook/booking"
 	"vaxbook/campaign"
+	"vaxbook/identity"
 )
 
 // campaignJSON is GET /api/v1/campaigns/current.
@@ -116,7 +117,17 @@ func (s *Server) askerCohort(r *http.Request) int {
 
 // personOf returns the signed-in person of a request, if any.
 func (s *Server) personOf(r *http.Request) (vaxbook.Person, bool) {
-	return vaxbook.Person{}, false
+	if s.cfg.Identity == nil {
+		return vaxbook.Person{}, false
+	}
+	if _, err := r.Cookie(identity.SessionCookie); err != nil {
+		return vaxbook.Person{}, false // anonymous: no store read
+	}
+	c, err := s.signedIn(r, s.clock.Now())
+	if err != nil {
+		return vaxbook.Person{}, false
+	}
+	return c.p, true
 }
 
 func (s *Server) clinics(w http.ResponseWriter, r *http.Request) {

@@ -28,9 +28,10 @@ type replayKey struct {
 }
 
 type replayAnswer struct {
-	status  int
-	body    any
-	expires time.Time
+	fingerprint string // what the request asked: a reused key with another request is refused
+	status      int
+	body        any
+	expires     time.Time
 }
 
 func (a replayAnswer) write(w http.ResponseWriter) { writeJSON(w, a.status, a.body) }
@@ -39,7 +40,7 @@ func newReplayCache(max int, ttl time.Duration, now func() time.Time) *replayCac
 	return &replayCache{ttl: ttl, max: max, now: now, items: map[replayKey]replayAnswer{}}
 }
 
-func (c *replayCache) put(person int64, key string, status int, body confirmationBody) {
+func (c *replayCache) put(person int64, key, fingerprint string, status int, body confirmationBody) {
 	if key == "" || person == 0 {
 		return
 	}
@@ -57,7 +58,7 @@ func (c *replayCache) put(person int64, key string, status int, body confirmatio
 	if status == http.StatusCreated {
 		status = http.StatusOK
 	}
-	c.items[k] = replayAnswer{status: status, body: body, expires: c.now().Add(c.ttl)}
+	c.items[k] = replayAnswer{fingerprint: fingerprint, status: status, body: body, expires: c.now().Add(c.ttl)}
 }
 
 // get returns the remembered answer for the request's Idempotency-Key, if

@@ -261,7 +261,9 @@ func (s *Service) Run(ctx context.Context, clk clock.Clock, every time.Duration)
 	for {
 		select {
 		case <-ctx.Done():
-			s.Close(context.WithoutCancel(ctx))
+			if err := s.Close(context.WithoutCancel(ctx)); err != nil {
+				s.log.Error("waitroom: release lease", "err", err)
+			}
 			return
 		case <-t.C:
 			if err := s.Tick(ctx, clk.Now()); err != nil && ctx.Err() == nil {

@@ -15,7 +15,7 @@ import (
 
 // readBatch reads everything the mutations can touch (step 1 of Apply) and
 // returns it with the current quota change sequence number.
-func readBatch(ctx context.Context, tx *sql.Tx, muts []vaxbook.Mutation) (*batch, int64, error) {
+func (db *DB) readBatch(ctx context.Context, tx *sql.Tx, muts []vaxbook.Mutation) (*batch, int64, error) {
 	b := &batch{
 		campaigns: map[string]bool{},
 		people:    map[int64]bool{},
@@ -31,84 +31,70 @@ func readBatch(ctx context.Context, tx *sql.Tx, muts []vaxbook.Mutation) (*batch
 	}
 	b.nextID++
 
-	var keys, pcs, people, ids jsonArray
+	keys, pcs, people, ids := rowset{cols: 2}, rowset{cols: 2}, rowset{cols: 1}, rowset{cols: 1}
 	seenPC := map[personCampaign]bool{}
-	seenPerson := map[int64]bool{}
 	for i := range muts {
 		m := &muts[i]
 		if m.IdempotencyKey != "" && utf8.ValidString(m.IdempotencyKey) {
-			keys.open()
-			keys.int(m.PersonID).str(m.IdempotencyKey).close()
+			keys.add(m.PersonID, m.IdempotencyKey)
 		}
 		pc := personCampaign{m.PersonID, m.CampaignID}
 		if !seenPC[pc] {
 			seenPC[pc] = true
-			pcs.open()
-			pcs.int(m.PersonID).str(m.CampaignID).close()
+			pcs.add(m.PersonID, m.CampaignID)
 		}
-		if !seenPerson[m.PersonID] {
-			seenPerson[m.PersonID] = true
-			people.open()
-			people.int(m.PersonID).close()
+		if _, seen := b.people[m.PersonID]; !seen {
+			b.people[m.PersonID] = false // until the query finds them
+			people.add(m.PersonID)
 		}
 		if m.BookingID != 0 {
-			ids.open()
-			ids.int(m.BookingID).close()
+			ids.add(m.BookingID)
 		}
 	}
 
-	query := func(what, q string, arg string, scan func(*sql.Rows) error) error {
-		var args []any
-		if arg != "" {
-			args = append(args, arg)
-		}
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return internal("apply: read "+what, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return internal("apply: read "+what, err)
-			}
-		}
-		return internal("apply: read "+what, rows.Err())
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM campaign`)
+	if err != nil {
+		return nil, 0, internal("apply: read campaigns", err)
 	}
-	if err := query("campaigns", `SELECT id FROM campaign`, "", func(r *sql.Rows) error {
+	for rows.Next() {
 		var id string
-		err := r.Scan(&id)
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, 0, internal("apply: read campaigns", err)
+		}
 		b.campaigns[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, internal("apply: read campaigns", err)
+	}
+	if err := db.queryRows(ctx, tx, "people", people, func(v string) string {
+		return `WITH k(id) AS (VALUES ` + v + `) SELECT p.id FROM k CROSS JOIN person AS p ON p.id = k.id`
+	}, func(r *sql.Rows) error {
+		var id int64
+		err := r.Scan(&id)
+		b.people[id] = true
 		return err
 	}); err != nil {
 		return nil, 0, err
 	}
-	if err := query("people", `SELECT p.id FROM json_each(?1) AS j CROSS JOIN person AS p ON p.id = j.value->>0`, people.String(),
-		func(r *sql.Rows) error {
-			var id int64
-			err := r.Scan(&id)
-			b.people[id] = true
+	if err := db.queryRows(ctx, tx, "idempotency", keys, func(v string) string {
+		return `WITH k(p, key) AS (VALUES ` + v + `) SELECT i.person_id, i.key, i.request_hash, i.outcome
+			FROM k CROSS JOIN idempotency AS i ON i.person_id = k.p AND i.key = k.key`
+	}, func(r *sql.Rows) error {
+		var k idemKey
+		var e idemEntry
+		var body string
+		if err := r.Scan(&k.person, &k.key, &e.hash, &body); err != nil {
 			return err
-		}); err != nil {
-		return nil, 0, err
-	}
-	if !keys.empty() {
-		if err := query("idempotency", `SELECT i.person_id, i.key, i.request_hash, i.outcome
-			FROM json_each(?1) AS j CROSS JOIN idempotency AS i ON i.person_id = j.value->>0 AND i.key = j.value->>1`, keys.String(),
-			func(r *sql.Rows) error {
-				var k idemKey
-				var e idemEntry
-				var body string
-				if err := r.Scan(&k.person, &k.key, &e.hash, &body); err != nil {
-					return err
-				}
-				if err := json.Unmarshal([]byte(body), &e.outcome); err != nil {
-					return fmt.Errorf("stored outcome of person %d: %w", k.person, err)
-				}
-				b.idem[k] = &e
-				return nil
-			}); err != nil {
-			return nil, 0, err
 		}
+		if err := json.Unmarshal([]byte(body), &e.outcome); err != nil {
+			return fmt.Errorf("stored outcome of person %d: %w", k.person, err)
+		}
+		b.idem[k] = &e
+		return nil
+	}); err != nil {
+		return nil, 0, err
 	}
 	scanBk := func(r *sql.Rows) (*bk, error) {
 		x := &bk{}
@@ -118,47 +104,44 @@ func readBatch(ctx context.Context, tx *sql.Tx, muts []vaxbook.Mutation) (*batch
 		x.Status, x.CreatedAt, x.UpdatedAt = vaxbook.BookingStatus(status), instant(created), instant(updated)
 		return x, err
 	}
-	if err := query("active bookings", `SELECT b.id, b.person_id, b.campaign_id, b.dose, b.slot_id, b.cohort, b.status, b.version, b.created_at, b.updated_at
-		FROM json_each(?1) AS j CROSS JOIN booking AS b
-		ON b.person_id = j.value->>0 AND b.campaign_id = j.value->>1 AND b.status = 'active'`, pcs.String(),
-		func(r *sql.Rows) error {
-			x, err := scanBk(r)
-			if err != nil {
-				return err
-			}
-			b.byID[x.ID] = x
-			pc := personCampaign{x.PersonID, x.CampaignID}
-			b.active[pc] = append(b.active[pc], x)
-			return nil
-		}); err != nil {
+	if err := db.queryRows(ctx, tx, "active bookings", pcs, func(v string) string {
+		return `WITH k(p, c) AS (VALUES ` + v + `) SELECT ` + bookingColumnsOf("b") + `
+			FROM k CROSS JOIN booking AS b ON b.person_id = k.p AND b.campaign_id = k.c AND b.status = 'active'`
+	}, func(r *sql.Rows) error {
+		x, err := scanBk(r)
+		if err != nil || b.byID[x.ID] != nil { // padding repeats rows
+			return err
+		}
+		b.byID[x.ID] = x
+		pc := personCampaign{x.PersonID, x.CampaignID}
+		b.active[pc] = append(b.active[pc], x)
+		return nil
+	}); err != nil {
 		return nil, 0, err
 	}
 	for _, list := range b.active {
 		slices.SortFunc(list, func(x, y *bk) int { return x.Dose - y.Dose })
 	}
-	if !ids.empty() {
-		if err := query("bookings", `SELECT b.id, b.person_id, b.campaign_id, b.dose, b.slot_id, b.cohort, b.status, b.version, b.created_at, b.updated_at
-			FROM json_each(?1) AS j CROSS JOIN booking AS b ON b.id = j.value->>0`, ids.String(),
-			func(r *sql.Rows) error {
-				x, err := scanBk(r)
-				if err == nil && b.byID[x.ID] == nil {
-					b.byID[x.ID] = x
-				}
-				return err
-			}); err != nil {
-			return nil, 0, err
+	if err := db.queryRows(ctx, tx, "bookings", ids, func(v string) string {
+		return `WITH k(id) AS (VALUES ` + v + `) SELECT ` + bookingColumnsOf("b") + `
+			FROM k CROSS JOIN booking AS b ON b.id = k.id`
+	}, func(r *sql.Rows) error {
+		x, err := scanBk(r)
+		if err == nil && b.byID[x.ID] == nil {
+			b.byID[x.ID] = x
 		}
+		return err
+	}); err != nil {
+		return nil, 0, err
 	}
 
 	// Quota rows: every leg's candidate rows and the rows of the active
 	// bookings read above.
-	var rows jsonArray
-	seenRow := map[quotaKey]bool{}
+	qrows := rowset{cols: 2}
 	addRow := func(k quotaKey) {
-		if !seenRow[k] {
-			seenRow[k] = true
-			rows.open()
-			rows.int(k.slot).int(int64(k.cohort)).close()
+		if _, seen := b.quota[k]; !seen {
+			b.quota[k] = nil // asked for; stays nil if the row does not exist
+			qrows.add(k.slot, k.cohort)
 		}
 	}
 	for i := range muts {
@@ -173,21 +156,26 @@ func readBatch(ctx context.Context, tx *sql.Tx, muts []vaxbook.Mutation) (*batch
 			addRow(quotaKey{x.SlotID, x.Cohort})
 		}
 	}
-	if !rows.empty() {
-		if err := query("quota rows", `SELECT q.slot_id, q.cohort, q.capacity, q.booked
-			FROM json_each(?1) AS j CROSS JOIN quota AS q ON q.slot_id = j.value->>0 AND q.cohort = j.value->>1`, rows.String(),
-			func(r *sql.Rows) error {
-				var k quotaKey
-				q := &quotaRow{}
-				err := r.Scan(&k.slot, &k.cohort, &q.capacity, &q.booked)
-				q.read = q.booked
-				b.quota[k] = q
-				return err
-			}); err != nil {
-			return nil, 0, err
-		}
+	if err := db.queryRows(ctx, tx, "quota rows", qrows, func(v string) string {
+		return `WITH k(s, c) AS (VALUES ` + v + `) SELECT q.slot_id, q.cohort, q.capacity, q.booked
+			FROM k CROSS JOIN quota AS q ON q.slot_id = k.s AND q.cohort = k.c`
+	}, func(r *sql.Rows) error {
+		var k quotaKey
+		q := &quotaRow{}
+		err := r.Scan(&k.slot, &k.cohort, &q.capacity, &q.booked)
+		q.read = q.booked
+		b.quota[k] = q
+		return err
+	}); err != nil {
+		return nil, 0, err
 	}
 	return b, seq, nil
+}
+
+// bookingColumnsOf lists the booking columns qualified by alias.
+func bookingColumnsOf(alias string) string {
+	return alias + ".id, " + alias + ".person_id, " + alias + ".campaign_id, " + alias + ".dose, " + alias + ".slot_id, " +
+		alias + ".cohort, " + alias + ".status, " + alias + ".version, " + alias + ".created_at, " + alias + ".updated_at"
 }
 
 // apply runs one mutation against the in-memory copy (step 2 of Apply).
@@ -274,7 +262,7 @@ func (b *batch) takeLegs(legs []vaxbook.Leg) ([]int, refusal) {
 	for i, l := range legs {
 		took := false
 		for _, c := range l.Cohorts {
-			if q := b.quota[quotaKey{l.SlotID, c}]; q != nil && q.booked < q.capacity {
+			if q := b.quota[quotaKey{l.SlotID, c}]; q != nil && !q.missing && q.booked < q.capacity { // nil: no such row
 				q.booked++
 				cohorts[i], took = c, true
 				break
@@ -349,8 +337,8 @@ func (b *batch) give(list []*bk, sign int) {
 	for _, x := range list {
 		k := quotaKey{x.SlotID, x.Cohort}
 		q := b.quota[k]
-		if q == nil { // a booking without its quota row: the write will fail the batch
-			q = &quotaRow{}
+		if q == nil { // a booking without its quota row: writing it fails the batch
+			q = &quotaRow{missing: true}
 			b.quota[k] = q
 		}
 		q.booked -= sign
@@ -402,90 +390,59 @@ func (b *batch) cancel(m *vaxbook.Mutation) ([]vaxbook.Booking, refusal) {
 // write stores the net effect of the batch (step 3 of Apply). Updates of
 // existing bookings go first: they only ever deactivate or move rows, so the
 // inserts after them cannot meet a stale active row in the unique index.
-func (b *batch) write(ctx context.Context, tx *sql.Tx, seq int64) error {
-	exec := func(what, q string, want int, args ...any) error {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return internal("apply: "+what, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return internal("apply: "+what, err)
-		}
-		if want >= 0 && int(n) != want {
-			return internal("apply: "+what, fmt.Errorf("%d rows written, want %d: the database changed under the batch", n, want))
-		}
-		return nil
-	}
-	var upd jsonArray
-	nUpd := 0
+func (b *batch) write(ctx context.Context, db *DB, tx *sql.Tx, seq int64) error {
+	upd := rowset{cols: 6}
 	for _, x := range b.byID {
 		if x.dirty {
-			upd.open()
-			upd.int(x.ID).int(x.SlotID).int(int64(x.Cohort)).str(string(x.Status)).int(int64(x.Version)).int(micros(x.UpdatedAt)).close()
-			nUpd++
+			upd.add(x.ID, x.SlotID, x.Cohort, string(x.Status), x.Version, micros(x.UpdatedAt))
 		}
 	}
-	if nUpd > 0 {
-		if err := exec("update bookings", `UPDATE booking SET slot_id = j.value->>1, cohort = j.value->>2, status = j.value->>3,
-			version = j.value->>4, updated_at = j.value->>5
-			FROM json_each(?1) AS j WHERE booking.id = j.value->>0`, nUpd, upd.String()); err != nil {
-			return err
-		}
+	if err := db.execRows(ctx, tx, "update bookings", upd, func(v string) string {
+		return `WITH v(id, slot_id, cohort, status, version, updated_at) AS (VALUES ` + v + `)
+			UPDATE booking SET slot_id = v.slot_id, cohort = v.cohort, status = v.status, version = v.version, updated_at = v.updated_at
+			FROM v WHERE booking.id = v.id`
+	}); err != nil {
+		return err
 	}
-	if len(b.inserted) > 0 {
-		var ins jsonArray
-		for _, x := range b.inserted {
-			ins.open()
-			ins.int(x.ID).int(x.PersonID).str(x.CampaignID).int(int64(x.Dose)).int(x.SlotID).int(int64(x.Cohort)).
-				str(string(x.Status)).int(int64(x.Version)).int(micros(x.CreatedAt)).int(micros(x.UpdatedAt)).close()
-		}
-		if err := exec("insert bookings", `INSERT INTO booking (id, person_id, campaign_id, dose, slot_id, cohort, status, version, created_at, updated_at)
-			SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9
-			FROM json_each(?1) AS j`, len(b.inserted), ins.String()); err != nil {
-			return err
-		}
+	ins := rowset{cols: 10}
+	for _, x := range b.inserted {
+		ins.add(x.ID, x.PersonID, x.CampaignID, x.Dose, x.SlotID, x.Cohort, string(x.Status), x.Version, micros(x.CreatedAt), micros(x.UpdatedAt))
 	}
-	var qs jsonArray
-	nq := 0
+	if err := db.execRows(ctx, tx, "insert bookings", ins, func(v string) string {
+		return `INSERT INTO booking (id, person_id, campaign_id, dose, slot_id, cohort, status, version, created_at, updated_at) VALUES ` + v
+	}); err != nil {
+		return err
+	}
+	// Conditional: the row must hold what was read and the new value must
+	// fit its capacity.
+	qs := rowset{cols: 5}
 	for k, q := range b.quota {
-		if q.booked != q.read {
-			qs.open()
-			qs.int(k.slot).int(int64(k.cohort)).int(int64(q.read)).int(int64(q.booked)).close()
-			nq++
+		if q != nil && q.booked != q.read {
+			qs.add(k.slot, k.cohort, q.read, q.booked, seq)
 		}
 	}
-	if nq > 0 {
-		// Conditional: the row must hold what was read and the new value
-		// must fit its capacity.
-		if err := exec("update quotas", `UPDATE quota SET booked = j.value->>3, seq = ?2
-			FROM json_each(?1) AS j
-			WHERE quota.slot_id = j.value->>0 AND quota.cohort = j.value->>1
-			AND quota.booked = j.value->>2 AND j.value->>3 BETWEEN 0 AND quota.capacity`, nq, qs.String(), seq); err != nil {
-			return err
-		}
-		if err := exec("advance quota clock", `UPDATE quota_clock SET seq = ?1 WHERE id = 1`, 1, seq); err != nil {
-			return err
+	if err := db.execRows(ctx, tx, "update quotas", qs, func(v string) string {
+		return `WITH v(slot_id, cohort, old, new, seq) AS (VALUES ` + v + `)
+			UPDATE quota SET booked = v.new, seq = v.seq FROM v
+			WHERE quota.slot_id = v.slot_id AND quota.cohort = v.cohort
+			AND quota.booked = v.old AND v.new BETWEEN 0 AND quota.capacity`
+	}); err != nil {
+		return err
+	}
+	if qs.n() > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE quota_clock SET seq = ? WHERE id = 1`, seq); err != nil {
+			return internal("apply: advance quota clock", err)
 		}
 	}
-	var idem jsonArray
-	nIdem := 0
-	var body []byte
+	idem := rowset{cols: 5}
 	for k, e := range b.idem {
 		if e.isNew {
-			body = appendOutcome(body[:0], e.outcome)
-			idem.open()
-			idem.int(k.person).str(k.key).str(e.hash).str(string(body)).int(e.at).close()
-			nIdem++
+			idem.add(k.person, k.key, e.hash, string(appendOutcome(nil, e.outcome)), e.at)
 		}
 	}
-	if nIdem > 0 {
-		if err := exec("store outcomes", `INSERT INTO idempotency (person_id, key, request_hash, outcome, created_at)
-			SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?1) AS j`, nIdem, idem.String()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return db.execRows(ctx, tx, "store outcomes", idem, func(v string) string {
+		return `INSERT INTO idempotency (person_id, key, request_hash, outcome, created_at) VALUES ` + v
+	})
 }
 
 // appendOutcome encodes o as JSON, as json.Marshal would (storedOutcome and

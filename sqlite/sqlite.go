@@ -67,8 +67,10 @@ type DB struct {
 	log  *slog.Logger
 	// cacheKiB is the writer's page cache (restored after a Load).
 	cacheKiB int
-	once     sync.Once
-	closed   error
+	// sqlText caches the text of multi-row statements by name and size.
+	sqlText sync.Map
+	once    sync.Once
+	closed  error
 }
 
 var _ vaxbook.Store = (*DB)(nil)

@@ -187,7 +187,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Keys, err = loadKeys(cfg, n.log); err != nil {
 		return nil, err
 	}
-	if n.Store, err = OpenStore(ctx, cfg.DB); err != nil {
+	if n.Store, err = openStore(ctx, cfg.DB, n.log); err != nil {
 		return nil, fmt.Errorf("store %s: %w", redactURL(cfg.DB), err)
 	}
 	if cfg.Demo {

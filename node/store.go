@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,11 +20,16 @@ import (
 // a postgres:// or postgresql:// URL for PostgreSQL, otherwise a SQLite file
 // path (a directory gets "vaxbook.db" inside it).
 func OpenStore(ctx context.Context, db string) (vaxbook.Store, error) {
+	return openStore(ctx, db, nil)
+}
+
+// openStore is OpenStore with a logger for the adapter (nil: slog.Default()).
+func openStore(ctx context.Context, db string, log *slog.Logger) (vaxbook.Store, error) {
 	if db == "" {
 		return nil, vaxbook.InvalidParam("db", "no database given: a SQLite file or directory, or a postgres:// URL")
 	}
 	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		s, err := postgres.Open(ctx, db, postgres.Options{})
+		s, err := postgres.Open(ctx, db, postgres.Options{Logger: log})
 		if err != nil {
 			return nil, err // not a typed nil in the interface
 		}
@@ -32,7 +38,7 @@ func OpenStore(ctx context.Context, db string) (vaxbook.Store, error) {
 	if fi, err := os.Stat(db); (err == nil && fi.IsDir()) || strings.HasSuffix(db, string(os.PathSeparator)) {
 		db = filepath.Join(db, "vaxbook.db")
 	}
-	s, err := sqlite.Open(ctx, db, sqlite.Options{})
+	s, err := sqlite.Open(ctx, db, sqlite.Options{Logger: log})
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}

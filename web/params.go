@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"vaxbook"
+	"vaxbook/booking"
 )
 
 // clinicParams is the parsed query of GET /api/v1/clinics.
@@ -28,8 +29,8 @@ type clinicParams struct {
 const (
 	defaultLimit    = 20
 	maxLimit        = 100
-	defaultRadiusKm = 10
-	maxRadiusKm     = 100
+	defaultRadiusKm = booking.DefaultRadiusKm
+	maxRadiusKm     = booking.MaxRadiusKm
 	maxQLen         = 64
 	maxCursorLen    = 128
 )
@@ -74,7 +75,7 @@ func parseClinicParams(v url.Values) (clinicParams, error) {
 	if s := v.Get("radius_km"); s != "" {
 		r, err := strconv.ParseFloat(s, 64)
 		if err != nil || !finite(r) || r <= 0 || r > maxRadiusKm {
-			return p, vaxbook.InvalidParam("radius_km", "radius_km must be a number in (0, %d]", maxRadiusKm)
+			return p, vaxbook.InvalidParam("radius_km", "radius_km must be a number in (0, %g]", maxRadiusKm)
 		}
 		if !p.Near {
 			return p, vaxbook.InvalidParam("radius_km", "radius_km needs near")

@@ -32,6 +32,7 @@ func TestParseClinicParams(t *testing.T) {
 		{"sigungu=11010&radius_km=5", "radius_km", nil},
 		{"near=37,127&radius_km=0", "radius_km", nil},
 		{"near=37,127&radius_km=1000", "radius_km", nil},
+		{"near=37,127&radius_km=51", "radius_km", nil},
 		{"sigungu=11010&date=2021-02-29", "date", nil},
 		{"sigungu=11010&date=tomorrow", "date", nil},
 		{"sigungu=11010&vaccine=%3Cscript%3E", "vaccine", nil},

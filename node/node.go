@@ -278,6 +278,11 @@ func (n *Node) Close() error {
 	if n.stop != nil {
 		n.stop()
 	}
+	if n.WaitRoom != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, n.WaitRoom.Close(ctx)) // hand the controller lease to another node now
+		cancel()
+	}
 	if n.Engine != nil {
 		errs = append(errs, n.Engine.Close())
 	}

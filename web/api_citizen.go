@@ -199,12 +199,23 @@ func (s *Server) observe(start time.Time, err error) {
 	if s.cfg.WaitRoom == nil {
 		return
 	}
-	var stageErr error
-	if c := vaxbook.ErrorCode(err); c == vaxbook.CodeInternal || c == vaxbook.CodeUnavailable {
-		stageErr = err
-	}
 	now := s.clock.Now()
-	s.cfg.WaitRoom.Observe(now.Sub(start), stageErr, now)
+	s.cfg.WaitRoom.Observe(now.Sub(start), stageError(err), now)
+}
+
+// stageError keeps only the errors that are the booking stage failing.
+func stageError(err error) error {
+	if c := vaxbook.ErrorCode(err); c == vaxbook.CodeInternal || c == vaxbook.CodeUnavailable {
+		return err
+	}
+	return nil
+}
+
+// stageCounter is implemented by waiting rooms that also count requests in
+// flight in the booking stage (waitroom.Service).
+type stageCounter interface {
+	BeginStage(now time.Time) waitroom.StageCall
+	EndStage(c waitroom.StageCall, err error, now time.Time)
 }
 
 // bookingWrite runs one write of the booking stage: checks, the engine
@@ -225,8 +236,17 @@ func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created in
 		writeProblem(w, r, s.log, err)
 		return
 	}
+	var call waitroom.StageCall
+	sc, counted := s.cfg.WaitRoom.(stageCounter)
+	if counted {
+		call = sc.BeginStage(now)
+	}
 	conf, err := do(st, now)
-	s.observe(now, err)
+	if counted {
+		sc.EndStage(call, stageError(err), s.clock.Now())
+	} else {
+		s.observe(now, err)
+	}
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return

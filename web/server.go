@@ -44,6 +44,11 @@ type Config struct {
 	Secret []byte
 	// SecureCookies marks cookies Secure behind a TLS-terminating proxy.
 	SecureCookies bool
+
+	// Pages configures the citizen pages (pages.go).
+	Pages PagesConfig
+	// Ops configures the operator API and dashboard (ops.go).
+	Ops OpsConfig
 }
 
 // Server serves HTTP.
@@ -103,6 +108,8 @@ func (s *Server) routes() {
 		s.mux.Handle("/auth/", s.cfg.Identity.Handler())
 	}
 	s.handle("/api/", s.apiNotFound)
+	s.opsRoutes()
+	s.pageRoutes()
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"vaxbook"
 )
@@ -496,15 +495,19 @@ func (b *batch) touch(bk *vaxbook.Booking) {
 }
 
 const (
-	// "q.id = ANY($1)" as well as the join: the rows are found by index
-	// probes, never by a scan of the table.
-	sqlWriteQuotas = `UPDATE quota q
-SET booked = q.booked + d.delta
-FROM unnest($1::bigint[], $2::int[]) AS d(id, delta)
-WHERE q.id = ANY($1) AND q.id = d.id
-  AND q.booked + d.delta BETWEEN 0 AND q.capacity`
-
-	sqlLogChange = `INSERT INTO quota_change (campaign_id, quota_ids) VALUES ($1, $2)`
+	// The conditional update of the counters and, in the same statement,
+	// the change-feed entry naming the rows (one per campaign). It
+	// returns how many rows it updated. "q.id = ANY($1)" as well as the join:
+	// the rows are found by index probes, never by a scan of the table.
+	sqlWriteQuotas = `WITH u AS (
+	UPDATE quota q SET booked = q.booked + d.delta
+	FROM unnest($1::bigint[], $2::int[]) AS d(id, delta)
+	WHERE q.id = ANY($1) AND q.id = d.id AND q.booked + d.delta BETWEEN 0 AND q.capacity
+	RETURNING q.id, q.campaign_id),
+f AS (
+	INSERT INTO quota_change (campaign_id, quota_ids)
+	SELECT campaign_id, array_agg(id) FROM u GROUP BY campaign_id)
+SELECT count(*) FROM u`
 
 	sqlUpdateBookings = `UPDATE booking b
 SET slot_id = u.slot_id, cohort = u.cohort, status = u.status, version = u.version, updated_at = u.updated_at
@@ -568,21 +571,16 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			ids[i], deltas[i] = quotaID(k.slot, k.cohort), int32(b.quotas[k].delta)
 		}
 		want := int64(len(keys))
-		pb.Queue(sqlWriteQuotas, ids, deltas).Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() != want {
-				return fmt.Errorf("postgres: quota update hit %d rows of %d: a counter would leave [0, capacity]", tag.RowsAffected(), want)
+		pb.Queue(sqlWriteQuotas, ids, deltas).QueryRow(func(row pgx.Row) error {
+			var n int64
+			if err := row.Scan(&n); err != nil {
+				return err
+			}
+			if n != want {
+				return fmt.Errorf("postgres: quota update hit %d rows of %d: a counter would leave [0, capacity]", n, want)
 			}
 			return nil
 		})
-		// One change-feed entry per campaign.
-		byCampaign := map[string][]int64{}
-		for i, k := range keys {
-			c := b.quotas[k].campaign
-			byCampaign[c] = append(byCampaign[c], ids[i])
-		}
-		for c, ids := range byCampaign {
-			pb.Queue(sqlLogChange, c, ids)
-		}
 	}
 	if len(b.updated) > 0 {
 		ids := make([]int64, 0, len(b.updated))

@@ -109,11 +109,9 @@ func TestQuotaChangesOutOfOrderCommit(t *testing.T) {
 	}
 	// Now the slow writer changes another row and commits.
 	qid := quotaID(storetest.FirstDose1Slot+1, 2)
-	if _, err := slow.Exec(ctx, `UPDATE quota SET booked = booked + 1 WHERE id = $1`, qid); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := slow.Exec(ctx, sqlLogChange, storetest.CampaignID, []int64{qid}); err != nil {
-		t.Fatal(err)
+	var n int
+	if err := slow.QueryRow(ctx, sqlWriteQuotas, []int64{qid}, []int32{1}).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("slow writer: %d rows, %v", n, err)
 	}
 	if err := slow.Commit(ctx); err != nil {
 		t.Fatal(err)

@@ -176,3 +176,29 @@ func BenchmarkApply(b *testing.B) {
 		b.Fatalf("after the benchmark: %+v, want OK and %d active bookings", rep, 2*(nGroup+nNaive+benchBatch+benchNaive))
 	}
 }
+
+// BenchmarkLoadPeople streams b.N people into an empty store with COPY
+// (one Load, one transaction).
+//
+//	go test -run '^$' -bench LoadPeople -benchtime 1000000x ./postgres/
+func BenchmarkLoadPeople(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, testdb.Postgres(b), Options{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	people := func(yield func(vaxbook.Person, error) bool) {
+		for id := int64(1); id <= int64(b.N); id++ {
+			if !yield(storetest.NewPerson(id), nil) {
+				return
+			}
+		}
+	}
+	b.ResetTimer()
+	if err := db.Load(ctx, vaxbook.Dataset{People: people}); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "people/s")
+}

@@ -64,9 +64,11 @@ WHERE person_id = $1 AND campaign_id = $2 ORDER BY dose, id`, personID, campaign
 // see number 12 committed while 11 is still in flight and never come back
 // for 11. Instead the sequence number handed to callers is the xmin of a
 // snapshot taken before the read: every transaction with a smaller id had
-// finished by then, so its changes were seen; entries of transactions at or
-// above it are read again by the next poll (a poll may repeat a row; rows
-// carry absolute values, so repeating is harmless).
+// finished by then, so its entries were seen; entries of transactions at or
+// above it are read again by the next poll. A poll returns the rows' values
+// as of its own snapshot (never the values an entry saw: a re-read older
+// entry would otherwise put an old value back), so repeating a row is
+// harmless.
 //
 // The feed is pruned after Options.ChangeRetention; a caller whose sequence
 // number is older than the pruned horizon gets every row of the campaign,
@@ -75,13 +77,14 @@ const (
 	sqlSnapshotXmin = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 	quotaCols       = `slot_id, cohort, capacity, booked`
 
-	// One statement, so one snapshot for the horizon and the feed.
-	sqlQuotaChanges = `SELECT ` + quotaCols + ` FROM quota
-WHERE campaign_id = $1 AND (SELECT xid FROM quota_change_pruned) >= $2
-UNION ALL
-SELECT ` + quotaCols + ` FROM quota
-WHERE id = ANY(ARRAY(SELECT DISTINCT unnest(quota_ids) FROM quota_change WHERE campaign_id = $1 AND xid >= $2))
-  AND campaign_id = $1 AND (SELECT xid FROM quota_change_pruned) < $2`
+	// One statement, so one snapshot for the horizon, the entries and the
+	// rows; the horizon comes back even when nothing changed. The rows are
+	// found by one index probe each (the array's duplicates are dropped by
+	// the index scan).
+	sqlQuotaChanges = `SELECT h.xid, q.slot_id, q.cohort, q.capacity, q.booked
+FROM quota_change_pruned h
+LEFT JOIN quota q ON h.xid < $2 AND q.campaign_id = $1 AND q.id = ANY(ARRAY(
+	SELECT unnest(c.quota_ids) FROM quota_change c WHERE c.campaign_id = $1 AND c.xid >= $2))`
 )
 
 func scanQuota(row pgx.Row) (vaxbook.Quota, error) {
@@ -130,34 +133,48 @@ func (db *DB) Quotas(ctx context.Context, campaignID string, fn func(vaxbook.Quo
 }
 
 // QuotaChanges returns the quota rows of the campaign changed by
-// transactions at or after seq (see "Change sequence numbers") and the
-// sequence number to pass next time. It costs one round trip, an index range
-// scan of the feed and one index probe per changed row.
+// transactions at or after seq (see "Change sequence numbers"), with their
+// current values, in any order, and the sequence number to pass next time.
+// It costs one round trip, an index range scan of the feed (one entry per
+// batch) and one index probe per changed row; only a caller older than the
+// pruned horizon costs a scan of the campaign's quota rows.
 func (db *DB) QuotaChanges(ctx context.Context, campaignID string, seq int64) ([]vaxbook.Quota, int64, error) {
 	var (
-		next int64
-		qs   []vaxbook.Quota
-		pb   pgx.Batch
+		next, horizon int64
+		qs            []vaxbook.Quota
+		pb            pgx.Batch
 	)
-	pb.Queue(sqlSnapshotXmin).QueryRow(func(row pgx.Row) error { return row.Scan(&next) })
 	if !validText(campaignID) {
-		campaignID = "" // no campaign has it; the query then returns nothing
+		campaignID = "" // no campaign has it: no entries
 	}
+	pb.Queue(sqlSnapshotXmin).QueryRow(func(row pgx.Row) error { return row.Scan(&next) })
 	pb.Queue(sqlQuotaChanges, campaignID, seq).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			q, err := scanQuota(rows)
-			if err != nil {
+			var (
+				slot             *int64
+				cohort           *int16
+				capacity, booked *int32
+			)
+			if err := rows.Scan(&horizon, &slot, &cohort, &capacity, &booked); err != nil {
 				return err
 			}
-			qs = append(qs, q)
+			if slot != nil {
+				qs = append(qs, vaxbook.Quota{SlotID: *slot, Cohort: int(*cohort), Capacity: int(*capacity), Booked: int(*booked)})
+			}
 		}
 		return rows.Err()
 	})
 	if err := db.pool.SendBatch(ctx, &pb).Close(); err != nil {
 		return nil, 0, fmt.Errorf("postgres: quota changes: %w", err)
 	}
-	if next < seq {
-		next = seq
+	next = max(next, seq)
+	if horizon >= seq && campaignID != "" {
+		// Entries the caller needs may be pruned: every row, read after
+		// the xmin above was taken.
+		qs = qs[:0]
+		if _, err := db.Quotas(ctx, campaignID, func(q vaxbook.Quota) error { qs = append(qs, q); return nil }); err != nil {
+			return nil, 0, err
+		}
 	}
 	return qs, next, nil
 }

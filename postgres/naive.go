@@ -112,7 +112,7 @@ func (db *DB) naiveOne(ctx context.Context, m vaxbook.Mutation) (out vaxbook.Out
 		for i, u := range n.undo {
 			ids[i] = quotaID(u.slot, int(u.cohort))
 		}
-		if _, err := tx.Exec(ctx, sqlLogChange, m.CampaignID, ids); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO quota_change (campaign_id, quota_ids) VALUES ($1, $2)`, m.CampaignID, ids); err != nil {
 			return vaxbook.Outcome{}, err
 		}
 	}
@@ -154,11 +154,11 @@ WHERE id = $1 AND campaign_id = $3 AND booked + $2 BETWEEN 0 AND capacity`,
 	if err != nil {
 		return false, err
 	}
-	if tag.RowsAffected() == 1 {
-		n.undo = append(n.undo, undoStep{slot, int16(cohort), delta})
-		return true, nil
+	if tag.RowsAffected() == 0 {
+		return false, nil
 	}
-	return false, nil
+	n.undo = append(n.undo, undoStep{slot, int16(cohort), delta})
+	return true, nil
 }
 
 // take books a place for every leg; on refusal the caller undoes.

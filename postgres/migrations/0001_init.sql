@@ -44,8 +44,8 @@ CREATE INDEX slot_campaign ON slot (campaign_id, id);
 -- locks and updates its rows with one index probe each (id = ANY($1)),
 -- whatever the planner thinks of the table's size, and key order is
 -- (slot, cohort) order. campaign_id is copied from the slot. No index
--- covers booked, so a booking's counter update is a HOT update (no index
--- is touched); fillfactor leaves room on each page for it.
+-- covers booked, so a counter update is a HOT update (no index is
+-- touched); fillfactor leaves room on each page for it.
 CREATE TABLE quota (
     id          bigint   PRIMARY KEY,
     slot_id     bigint   NOT NULL REFERENCES slot (id),
@@ -59,11 +59,12 @@ CREATE TABLE quota (
 CREATE INDEX quota_campaign ON quota (campaign_id, id);
 
 -- The quota change feed that nodes poll (QuotaChanges): one row per
--- transaction and campaign that changed quota counters, naming the rows.
--- xid is the writing transaction's id (pg: pg_current_xact_id()), not a
--- sequence: see booking.go for why. Rows older than the retention are
--- pruned; quota_change_pruned.xid is the highest xid pruned, and a poll
--- from before it gets every row of the campaign instead.
+-- transaction and campaign that changed quota counters, naming the rows
+-- (one row per batch, not per booking, and no index on quota changes, so
+-- counter updates stay HOT). xid is the writing transaction's id (pg:
+-- pg_current_xact_id()), not a sequence: see booking.go for why. Rows older
+-- than the retention are pruned; quota_change_pruned.xid is the highest xid
+-- pruned, and a poll from before it reads every quota row of the campaign.
 CREATE TABLE quota_change (
     xid         bigint   NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     campaign_id text     NOT NULL,

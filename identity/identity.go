@@ -328,7 +328,9 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	started := time.Unix(0, f.Started)
 	q := r.URL.Query()
 	if f.Provider != name || !equalSecret(q.Get("state"), f.State) || now.Sub(started) > flowTTL {
-		s.lights.end(rp.health, started, now, neutral, "")
+		if fp, ok := s.providers[f.Provider]; ok {
+			s.lights.end(fp.health, started, now, neutral, "") // the login started there is over
+		}
 		s.refuse(w, r, authFailed("The sign-in response does not match the sign-in you started. Please start again."))
 		return
 	}
@@ -368,10 +370,13 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := c.verifier.Verify(ctx, raw)
-	if err != nil || !equalSecret(idt.Nonce, f.Nonce) {
-		if err == nil {
-			err = errors.New("nonce mismatch")
-		}
+	if err == nil && !equalSecret(idt.Nonce, f.Nonce) {
+		err = errors.New("nonce mismatch")
+	}
+	if err == nil && idt.AccessTokenHash != "" {
+		err = idt.VerifyAccessToken(tok.AccessToken)
+	}
+	if err != nil {
 		s.lights.end(rp.health, started, s.clock.Now(), neutral, "")
 		s.log.Warn("identity ID token refused", "provider", name, "err", err)
 		s.refuse(w, r, authFailed("The identity provider's answer did not verify."))

@@ -833,6 +833,17 @@ func TestReplayedCode(t *testing.T) {
 	q.Set("code", back.Query().Get("code"))
 	fresh.RawQuery = q.Encode()
 	e.expectRefused(b.get(fresh.String()), vaxbook.CodeAuthFailed)
+	// A code issued to another login (another PKCE verifier and nonce),
+	// injected into this one: the provider refuses it (PKCE).
+	stolen := b.step(b.step(e.srv.URL + "/auth/kakao/start?login_hint=2").String()) // never redeemed
+	mine := b.step(b.step(e.srv.URL + "/auth/kakao/start?login_hint=1").String())
+	q = mine.Query()
+	q.Set("code", stolen.Query().Get("code"))
+	mine.RawQuery = q.Encode()
+	e.expectRefused(b.get(mine.String()), vaxbook.CodeAuthFailed)
+	if m := b.me(); m.PersonID != 1 {
+		t.Errorf("after the injected code: %+v (the earlier session of person 1 stays)", m)
+	}
 	// A callback at another provider's endpoint does not match the flow.
 	other := b.step(b.step(e.srv.URL + "/auth/kakao/start?login_hint=1").String())
 	other.Path = "/auth/naver/callback"

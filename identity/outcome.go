@@ -60,9 +60,7 @@ func Status(c vaxbook.Code) int {
 // browsers a sealed outcome cookie and a redirect to RefusedURL?code=….
 func (s *Service) refuse(w http.ResponseWriter, r *http.Request, o Outcome) {
 	o.At = s.clock.Now()
-	if o.Code != vaxbook.CodeNotFound {
-		s.log.Info("identity login refused", "code", o.Code, "provider", o.Provider)
-	}
+	s.log.Debug("identity login refused", "code", o.Code, "provider", o.Provider)
 	w.Header().Set("Cache-Control", "no-store")
 	if wantsJSON(r) {
 		writeProblem(w, o, o)

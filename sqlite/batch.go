@@ -135,30 +135,31 @@ func (db *DB) readBatch(ctx context.Context, tx *sql.Tx, muts []vaxbook.Mutation
 		return nil, 0, err
 	}
 
-	// Quota rows: every leg's candidate rows and the rows of the active
-	// bookings read above.
-	qrows := rowset{cols: 2}
-	addRow := func(k quotaKey) {
-		if _, seen := b.quota[k]; !seen {
-			b.quota[k] = nil // asked for; stays nil if the row does not exist
-			qrows.add(k.slot, k.cohort)
+	// Quota rows: every row of every slot a leg names or an active booking
+	// holds (the rows of a slot are adjacent in the primary key, so one
+	// range read per slot beats a probe per candidate cohort). A key
+	// missing from b.quota afterwards is a row that does not exist.
+	slotIDs := rowset{cols: 1}
+	seenSlot := map[int64]bool{}
+	addSlot := func(id int64) {
+		if !seenSlot[id] {
+			seenSlot[id] = true
+			slotIDs.add(id)
 		}
 	}
 	for i := range muts {
 		for _, l := range muts[i].Legs {
-			for _, c := range l.Cohorts {
-				addRow(quotaKey{l.SlotID, c})
-			}
+			addSlot(l.SlotID)
 		}
 	}
 	for _, list := range b.active {
 		for _, x := range list {
-			addRow(quotaKey{x.SlotID, x.Cohort})
+			addSlot(x.SlotID)
 		}
 	}
-	if err := db.queryRows(ctx, tx, "quota rows", qrows, func(v string) string {
-		return `WITH k(s, c) AS (VALUES ` + v + `) SELECT q.slot_id, q.cohort, q.capacity, q.booked
-			FROM k CROSS JOIN quota AS q ON q.slot_id = k.s AND q.cohort = k.c`
+	if err := db.queryRows(ctx, tx, "quota rows", slotIDs, func(v string) string {
+		return `WITH k(s) AS (VALUES ` + v + `) SELECT q.slot_id, q.cohort, q.capacity, q.booked
+			FROM k CROSS JOIN quota AS q ON q.slot_id = k.s`
 	}, func(r *sql.Rows) error {
 		var k quotaKey
 		q := &quotaRow{}
@@ -415,22 +416,35 @@ func (b *batch) write(ctx context.Context, db *DB, tx *sql.Tx, seq int64) error 
 	}
 	// Conditional: the row must hold what was read and the new value must
 	// fit its capacity.
-	qs := rowset{cols: 5}
+	qs, log := rowset{cols: 4}, rowset{cols: 3}
 	for k, q := range b.quota {
 		if q != nil && q.booked != q.read {
-			qs.add(k.slot, k.cohort, q.read, q.booked, seq)
+			qs.add(k.slot, k.cohort, q.read, q.booked)
+			log.add(seq, k.slot, k.cohort)
 		}
 	}
 	if err := db.execRows(ctx, tx, "update quotas", qs, func(v string) string {
-		return `WITH v(slot_id, cohort, old, new, seq) AS (VALUES ` + v + `)
-			UPDATE quota SET booked = v.new, seq = v.seq FROM v
+		return `WITH v(slot_id, cohort, old, new) AS (VALUES ` + v + `)
+			UPDATE quota SET booked = v.new FROM v
 			WHERE quota.slot_id = v.slot_id AND quota.cohort = v.cohort
 			AND quota.booked = v.old AND v.new BETWEEN 0 AND quota.capacity`
 	}); err != nil {
 		return err
 	}
 	if qs.n() > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE quota_clock SET seq = ? WHERE id = 1`, seq); err != nil {
+		if err := db.execRows(ctx, tx, "log quota changes", log, func(v string) string {
+			return `INSERT INTO quota_change (seq, slot_id, cohort) VALUES ` + v
+		}); err != nil {
+			return err
+		}
+		clock, args := `UPDATE quota_clock SET seq = ? WHERE id = 1`, []any{seq}
+		if keep := db.quotaLogKeep; seq%db.quotaLogPruneEvery == 0 && seq > keep {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM quota_change WHERE seq <= ?`, seq-keep); err != nil {
+				return internal("apply: prune quota log", err)
+			}
+			clock, args = `UPDATE quota_clock SET seq = ?, kept_from = ? WHERE id = 1`, []any{seq, seq - keep + 1}
+		}
+		if _, err := tx.ExecContext(ctx, clock, args...); err != nil {
 			return internal("apply: advance quota clock", err)
 		}
 	}
@@ -444,6 +458,15 @@ func (b *batch) write(ctx context.Context, db *DB, tx *sql.Tx, seq int64) error 
 		return `INSERT INTO idempotency (person_id, key, request_hash, outcome, created_at) VALUES ` + v
 	})
 }
+
+// The quota change log keeps the changes of the last quotaLogKeep commits
+// that changed quotas, pruned every quotaLogPruneEvery of them (at a rush's
+// hundred commits a second, ten seconds: far more than a cluster node's
+// refresh interval). Tests set smaller values on the DB.
+const (
+	quotaLogKeep       = 1024
+	quotaLogPruneEvery = 128
+)
 
 // appendOutcome encodes o as JSON, as json.Marshal would (storedOutcome and
 // vaxbook.Booking field names), without reflection: it runs for every

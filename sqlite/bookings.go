@@ -88,19 +88,27 @@ func (db *DB) Quotas(ctx context.Context, campaignID string, fn func(vaxbook.Quo
 	return seq, err
 }
 
-// QuotaChanges implements vaxbook.BookingStore.
+// QuotaChanges implements vaxbook.BookingStore. Changes older than the
+// log keeps are answered with every row of the campaign.
 func (db *DB) QuotaChanges(ctx context.Context, campaignID string, since int64) ([]vaxbook.Quota, int64, error) {
-	var seq int64
+	var seq, keptFrom int64
 	var out []vaxbook.Quota
 	err := db.readTx(ctx, "quota changes", func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT seq FROM quota_clock WHERE id = 1`).Scan(&seq); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT seq, kept_from FROM quota_clock WHERE id = 1`).Scan(&seq, &keptFrom); err != nil {
 			return internal("quota changes", err)
 		}
 		if seq <= since {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT q.slot_id, q.cohort, q.capacity, q.booked
-			FROM quota q JOIN slot s ON s.id = q.slot_id WHERE q.seq > ? AND s.campaign_id = ?`, since, campaignID)
+		q, args := `SELECT q.slot_id, q.cohort, q.capacity, q.booked
+			FROM slot s JOIN quota q ON q.slot_id = s.id WHERE s.campaign_id = ?`, []any{campaignID}
+		if since+1 >= keptFrom {
+			q, args = `SELECT DISTINCT q.slot_id, q.cohort, q.capacity, q.booked
+				FROM quota_change c JOIN slot s ON s.id = c.slot_id AND s.campaign_id = ?
+				JOIN quota q ON q.slot_id = c.slot_id AND q.cohort = c.cohort
+				WHERE c.seq > ?`, []any{campaignID, since}
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return internal("quota changes", err)
 		}

@@ -67,6 +67,8 @@ type DB struct {
 	log  *slog.Logger
 	// cacheKiB is the writer's page cache (restored after a Load).
 	cacheKiB int
+	// quotaLogKeep and quotaLogPruneEvery size the quota change log.
+	quotaLogKeep, quotaLogPruneEvery int64
 	// sqlText caches the text of multi-row statements by name and size.
 	sqlText sync.Map
 	once    sync.Once
@@ -129,7 +131,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w, log: opts.Logger, cacheKiB: opts.CacheKiB}
+	db := &DB{path: path, w: w, log: opts.Logger, cacheKiB: opts.CacheKiB,
+		quotaLogKeep: quotaLogKeep, quotaLogPruneEvery: quotaLogPruneEvery}
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -452,7 +452,8 @@ func (e *Engine) run(ctx context.Context, r *request) (Confirmation, error) {
 	case <-e.quit:
 		return Confirmation{}, errClosed
 	case <-ctx.Done():
-		return Confirmation{}, fmt.Errorf("booking: waiting for the queue: %w", ctx.Err())
+		return Confirmation{}, &vaxbook.Error{Code: vaxbook.CodeUnavailable,
+			Message: "The booking service is busy. Please try again.", Err: ctx.Err()}
 	}
 	var res result
 	select {
@@ -460,7 +461,8 @@ func (e *Engine) run(ctx context.Context, r *request) (Confirmation, error) {
 	case <-ctx.Done():
 		// The write may still commit; a retry with the same
 		// Idempotency-Key returns its outcome.
-		return Confirmation{}, fmt.Errorf("booking: waiting for the commit: %w", ctx.Err())
+		return Confirmation{}, &vaxbook.Error{Code: vaxbook.CodeUnavailable,
+			Message: "The booking took too long to confirm. Retry with the same Idempotency-Key to learn its outcome.", Err: ctx.Err()}
 	case <-e.stopped:
 		select {
 		case res = <-r.done:

@@ -658,3 +658,32 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerGivesUp: a caller whose context ends while its write waits gets
+// unavailable (wrapping the context error); the write still commits, and a
+// retry with the same key returns its outcome.
+func TestCallerGivesUp(t *testing.T) {
+	inner, k := openCountry(t, spec{Clinics: 1, Days: 1, Hours: []int{9}, Cap: 2, People: 50})
+	store := &gatedStore{Store: inner, entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEngine(t, store, k.c, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.Book(ctx, newPerson(9), k.dose1[0].ID, "give-up", day9Open)
+		errc <- err
+	}()
+	<-store.entered
+	cancel()
+	err := <-errc
+	wantCode(t, err, vaxbook.CodeUnavailable)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v does not wrap context.Canceled", err)
+	}
+	close(store.release)
+	conf := must[Confirmation](t)(e.Book(context.Background(), newPerson(9), k.dose1[0].ID, "give-up", day9Open))
+	if !conf.Replayed {
+		t.Fatalf("retry after giving up: %+v, want the first write's outcome replayed", conf)
+	}
+	checkInvariants(t, inner, k.c.ID)
+	sameIndex(t, e, inner)
+}

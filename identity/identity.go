@@ -394,7 +394,12 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, *o)
 		return
 	}
-	s.startSession(w, r, sess)
+	if !s.startSession(w, r, sess) {
+		return
+	}
+	if _, err := r.Cookie(OutcomeCookie); err == nil {
+		http.SetCookie(w, s.cookie(r, OutcomeCookie, "", "/", -1)) // an earlier refusal is over
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, s.cfg.SuccessURL, http.StatusFound)
 }

@@ -798,6 +798,9 @@ func TestTamperedIDToken(t *testing.T) {
 	}
 	e.tamper.Store(false)
 	e.expectSignedIn(b, b.login("naver", 1), 1, "naver")
+	if b.cookie(identity.OutcomeCookie) != nil {
+		t.Error("the refusal outlived a successful login")
+	}
 }
 
 func TestWrongState(t *testing.T) {

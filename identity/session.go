@@ -63,8 +63,9 @@ func (s *Service) EnsureDevice(w http.ResponseWriter, r *http.Request) string {
 }
 
 // startSession ends the request's old session, if any (the id is rotated
-// at every login), stores sess and sets its cookie.
-func (s *Service) startSession(w http.ResponseWriter, r *http.Request, sess vaxbook.Session) {
+// at every login), stores sess and sets its cookie. If the session cannot be
+// stored it answers the refusal and returns false.
+func (s *Service) startSession(w http.ResponseWriter, r *http.Request, sess vaxbook.Session) bool {
 	ctx := r.Context()
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
 		_ = s.cfg.Store.DeleteSession(ctx, c.Value)
@@ -72,9 +73,10 @@ func (s *Service) startSession(w http.ResponseWriter, r *http.Request, sess vaxb
 	if err := s.cfg.Store.CreateSession(ctx, sess); err != nil {
 		s.log.Error("identity: create session", "err", err)
 		s.refuse(w, r, Outcome{Code: vaxbook.CodeUnavailable, Message: "Please try again in a moment.", Provider: sess.Provider})
-		return
+		return false
 	}
 	http.SetCookie(w, s.cookie(r, SessionCookie, sess.ID, "/", s.cfg.AbsoluteTimeout))
+	return true
 }
 
 // Current returns the request's session and its person. Errors: *Error

@@ -89,6 +89,10 @@ func BenchmarkLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/load")
+		c, err := db.Counts(context.Background())
+		if err != nil || c.People != 1_000_000 || c.Quotas != 1_500_000 || c.Slots != 150_000 || c.Clinics != 14_000 {
+			b.Fatalf("after Load: %+v, %v", c, err)
+		}
 	}
 }
 

@@ -185,6 +185,9 @@ func (db *DB) Load(ctx context.Context, d vaxbook.Dataset) (err error) {
 	if err := tx.Commit(); err != nil {
 		return internal("load: commit", err)
 	}
+	// Move the load out of the WAL now rather than in the middle of the
+	// first bookings (best effort: a busy reader only delays it).
+	db.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	return nil
 }
 

@@ -137,6 +137,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	// Keep the WAL file from staying at its largest size after a big
+	// transaction (a Load) has been checkpointed.
+	if _, err := w.ExecContext(ctx, `PRAGMA journal_size_limit = 67108864`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,9 +32,10 @@ import (
 
 // Options configure a DB. The zero value is a sensible default.
 type Options struct {
-	// MaxConns is the pool size (default: the pgx default, max(4, NumCPU)).
-	// Group commit needs few connections: a handful of batches in flight
-	// saturate a server.
+	// MaxConns is the pool size (default: pool_max_conns from the URL, else
+	// DefaultMaxConns). Group commit needs few connections: a handful of
+	// batches in flight saturate a server; the rest serve sessions, device
+	// locks and reads.
 	MaxConns int32
 	// MinConns connections are kept open (default 0).
 	MinConns int32
@@ -59,6 +61,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// DefaultMaxConns is the pool size when neither Options.MaxConns nor the
+// URL's pool_max_conns sets one.
+const DefaultMaxConns = 16
+
 // DB is a vaxbook.Store on PostgreSQL. It is safe for concurrent use.
 type DB struct {
 	pool *pgxpool.Pool
@@ -79,8 +85,13 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
-	if opts.MaxConns > 0 {
+	switch {
+	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		// A node runs several batches at once and serves sessions and
+		// device locks beside them: pgx's default (max(4, NumCPU)) is small.
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
 	}
 	if opts.MinConns > 0 {
 		cfg.MinConns = opts.MinConns

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"vaxbook"
@@ -40,3 +41,32 @@ func TestContractNaive(t *testing.T) {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestPoolSize: Options.MaxConns, else the URL's pool_max_conns, else
+// DefaultMaxConns.
+func TestPoolSize(t *testing.T) {
+	url := testdb.Postgres(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, tc := range []struct {
+		url  string
+		opt  int32
+		want int32
+	}{
+		{url, 0, DefaultMaxConns},
+		{url + sep + "pool_max_conns=3", 0, 3},
+		{url + sep + "pool_max_conns=3", 5, 5},
+	} {
+		db, err := Open(t.Context(), tc.url, Options{MaxConns: tc.opt, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := db.Pool().Config().MaxConns
+		db.Close()
+		if got != tc.want {
+			t.Errorf("Open(%q, MaxConns %d): pool of %d, want %d", tc.url, tc.opt, got, tc.want)
+		}
+	}
+}

@@ -15,11 +15,6 @@ import (
 // apply.go, the naive baseline in naive.go) share: validation, refusals and
 // the stored form of an idempotent outcome.
 
-const (
-	statusActive    = string(vaxbook.BookingActive)
-	statusCancelled = string(vaxbook.BookingCancelled)
-)
-
 // validate returns a CodeInvalid refusal for a malformed mutation (unknown
 // kind; book or change without legs or with legs not in increasing dose
 // order from 1; change or cancel without a booking id), or nil. It runs

@@ -151,12 +151,12 @@ func (c *Config) defaults() {
 
 // Start builds a node and starts serving. It returns when the node listens;
 // it stops when ctx ends or Close is called.
-func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	cfg.defaults()
-	n = &Node{cfg: cfg, log: cfg.Log}
+	n := &Node{cfg: cfg, log: cfg.Log}
 	defer func() {
 		if err != nil {
-			n.Close()
+			n.Close() // release what was opened before the failure
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

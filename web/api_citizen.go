@@ -218,23 +218,41 @@ type stageCounter interface {
 	EndStage(c waitroom.StageCall, err error, now time.Time)
 }
 
-// bookingWrite runs one write of the booking stage: checks, the engine
-// call, the pass's consumption on success, the answer.
+// writeResult is the answer of a finished booking-stage write.
+type writeResult struct {
+	status int
+	body   confirmationBody
+}
+
+// bookingWrite runs one write of the booking stage and answers it as JSON.
 // fingerprint names what the request asks (for the replay cache).
 func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created int, fingerprint string, do func(st stage, now time.Time) (booking.Confirmation, error)) {
+	res, err := s.stageWrite(w, r, created, fingerprint, do)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, res.status, res.body)
+}
+
+// stageWrite runs one write of the booking stage: checks, the engine call,
+// the pass's consumption on success (clearing the pass and queue cookies on
+// w). A retry of a finished write whose pass is spent gets the first answer
+// from the replay cache. The JSON API and the pages both write through it.
+func (s *Server) stageWrite(w http.ResponseWriter, r *http.Request, created int, fingerprint string, do func(st stage, now time.Time) (booking.Confirmation, error)) (writeResult, error) {
 	now := s.clock.Now()
 	st, err := s.enterStage(r, now)
 	if err != nil {
 		if ans, ok := s.replays.get(r, st.p.ID); ok && isPassRefusal(err) {
-			if ans.fingerprint != fingerprint {
+			body, isConf := ans.body.(confirmationBody)
+			switch {
+			case ans.fingerprint != fingerprint:
 				err = vaxbook.Errorf(vaxbook.CodeIdempotencyReused, "this Idempotency-Key was used for a different request")
-			} else {
-				ans.write(w)
-				return
+			case isConf:
+				return writeResult{status: ans.status, body: body}, nil
 			}
 		}
-		writeProblem(w, r, s.log, err)
-		return
+		return writeResult{}, err
 	}
 	var call waitroom.StageCall
 	sc, counted := s.cfg.WaitRoom.(stageCounter)
@@ -248,8 +266,7 @@ func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created in
 		s.observe(now, err)
 	}
 	if err != nil {
-		writeProblem(w, r, s.log, err)
-		return
+		return writeResult{}, err
 	}
 	if !conf.Replayed {
 		if err := s.cfg.WaitRoom.MarkPassUsed(r.Context(), st.claims, s.clock.Now()); err != nil {
@@ -264,7 +281,7 @@ func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created in
 	}
 	body := confirmationJSON(conf, s.loc())
 	s.replays.put(st.p.ID, st.idem, fingerprint, status, body)
-	writeJSON(w, status, body)
+	return writeResult{status: status, body: body}, nil
 }
 
 type confirmationBody struct {
@@ -464,15 +481,24 @@ func (s *Server) writeQueue(w http.ResponseWriter, r *http.Request, status int, 
 		ETASeconds: int64(math.Ceil(st.ETA.Seconds())), ETAUncertain: st.ETAUncertain,
 		RetryAfterMS: st.RetryAfter.Milliseconds(), OpensAt: st.OpensAt.In(loc).Format(timeFormat), Reason: st.Reason,
 	}
-	if st.State == vaxbook.QueueAdmitted && st.Pass != "" {
+	if s.keepPass(w, r, st) {
 		out.Pass = st.Pass
 		out.PassExpires = st.PassExpires.In(loc).Format(timeFormat)
-		s.setCookie(w, r, passCookie, st.Pass, st.PassExpires.Sub(s.clock.Now()))
 	}
 	if st.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(st.RetryAfter.Seconds())), 10))
 	}
 	writeJSON(w, status, out)
+}
+
+// keepPass stores an admitted status's pass in the pass cookie; it reports
+// whether the status carried one.
+func (s *Server) keepPass(w http.ResponseWriter, r *http.Request, st vaxbook.QueueStatus) bool {
+	if st.State != vaxbook.QueueAdmitted || st.Pass == "" {
+		return false
+	}
+	s.setCookie(w, r, passCookie, st.Pass, st.PassExpires.Sub(s.clock.Now()))
+	return true
 }
 
 func (s *Server) joinQueue(w http.ResponseWriter, r *http.Request) {
@@ -486,25 +512,11 @@ func (s *Server) joinQueue(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	camp := s.engine.Campaign()
-	win, d, ok := campaign.QueueWindow(camp, c.p.BirthDate, c.p.Nationality, now)
-	if !ok {
-		writeProblem(w, r, s.log, refusalFor(d))
-		return
-	}
-	if err := s.holdLock(r.Context(), c, camp, win, now); err != nil {
-		writeProblem(w, r, s.log, err)
-		return
-	}
-	room := s.roomOf(camp, win)
-	st, err := s.cfg.WaitRoom.Join(r.Context(), room, c.p.ID, c.sess.ID, now)
+	st, err := s.joinRoom(w, r, c, now)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	qc := queueClaims{Ticket: st.Ticket, PersonID: c.p.ID, SessionSum: sum16(c.sess.ID),
-		DeviceSum: sum16(s.cfg.Identity.DeviceID(r)), Expires: room.Closes}
-	s.setCookie(w, r, queueCookie, sealQueue(s.cfg.Secret, qc), room.Closes.Sub(now))
 	status := http.StatusOK
 	if st.Created {
 		status = http.StatusCreated
@@ -512,35 +524,63 @@ func (s *Server) joinQueue(w http.ResponseWriter, r *http.Request) {
 	s.writeQueue(w, r, status, st)
 }
 
+// joinRoom puts a signed-in person in the waiting room of the window they
+// may queue for now (eligible, or within the pre-queue lead, by the server
+// clock), after checking that this device holds their device lock, and sets
+// the queue cookie that binds the ticket to the session and device. Joining
+// again returns the same place.
+func (s *Server) joinRoom(w http.ResponseWriter, r *http.Request, c citizen, now time.Time) (vaxbook.QueueStatus, error) {
+	camp := s.engine.Campaign()
+	win, d, ok := campaign.QueueWindow(camp, c.p.BirthDate, c.p.Nationality, now)
+	if !ok {
+		return vaxbook.QueueStatus{}, refusalFor(d)
+	}
+	if err := s.holdLock(r.Context(), c, camp, win, now); err != nil {
+		return vaxbook.QueueStatus{}, err
+	}
+	room := s.roomOf(camp, win)
+	st, err := s.cfg.WaitRoom.Join(r.Context(), room, c.p.ID, c.sess.ID, now)
+	if err != nil {
+		return vaxbook.QueueStatus{}, err
+	}
+	qc := queueClaims{Ticket: st.Ticket, PersonID: c.p.ID, SessionSum: sum16(c.sess.ID),
+		DeviceSum: sum16(s.cfg.Identity.DeviceID(r)), Expires: room.Closes}
+	s.setCookie(w, r, queueCookie, sealQueue(s.cfg.Secret, qc), room.Closes.Sub(now))
+	return st, nil
+}
+
 // queueStatus answers polls. It reads no database: the queue cookie binds
 // the ticket to the person, session and device, and the waiting room keeps
 // its state in memory (or one Redis round trip).
 func (s *Server) queueStatus(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now()
+	st, err := s.queuedStatus(r, now)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	s.writeQueue(w, r, http.StatusOK, st)
+}
+
+// queuedStatus is the status of the place the request's queue cookie holds,
+// if the cookie is valid and bound to this session and device.
+func (s *Server) queuedStatus(r *http.Request, now time.Time) (vaxbook.QueueStatus, error) {
 	ck, err := r.Cookie(queueCookie)
 	if err != nil {
-		writeProblem(w, r, s.log, vaxbook.Errorf(vaxbook.CodeNotInQueue, "You are not in the waiting room; join it first."))
-		return
+		return vaxbook.QueueStatus{}, vaxbook.Errorf(vaxbook.CodeNotInQueue, "You are not in the waiting room; join it first.")
 	}
 	qc, err := openQueue(s.cfg.Secret, ck.Value, now)
 	if err != nil {
-		writeProblem(w, r, s.log, vaxbook.Errorf(vaxbook.CodeNotInQueue, "Your place in the waiting room is not valid here; join again."))
-		return
+		return vaxbook.QueueStatus{}, vaxbook.Errorf(vaxbook.CodeNotInQueue, "Your place in the waiting room is not valid here; join again.")
 	}
 	sid := ""
 	if sc, err := r.Cookie(identity.SessionCookie); err == nil {
 		sid = sc.Value
 	}
 	if sid == "" || sum16(sid) != qc.SessionSum || sum16(s.cfg.Identity.DeviceID(r)) != qc.DeviceSum {
-		writeProblem(w, r, s.log, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please verify your identity again on this device."))
-		return
+		return vaxbook.QueueStatus{}, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please verify your identity again on this device.")
 	}
-	st, err := s.cfg.WaitRoom.Status(r.Context(), qc.Ticket, qc.PersonID, sid, now)
-	if err != nil {
-		writeProblem(w, r, s.log, err)
-		return
-	}
-	s.writeQueue(w, r, http.StatusOK, st)
+	return s.cfg.WaitRoom.Status(r.Context(), qc.Ticket, qc.PersonID, sid, now)
 }
 
 func (s *Server) roomOf(c vaxbook.Campaign, w vaxbook.Window) vaxbook.QueueRoom {

@@ -136,27 +136,36 @@ func (s *Server) clinics(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
+	res, err := s.searchClinics(p, s.askerCohort(r))
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// searchClinics answers a validated clinic query for a cohort (-1: totals)
+// at the server's now; the API and the search page share it.
+func (s *Server) searchClinics(p clinicParams, cohort int) (booking.Result, error) {
 	q := booking.Query{
 		Sigungu: p.Sigungu, Date: p.Date, Vaccine: p.Vaccine, Available: p.Available, Q: p.Q,
-		Limit: p.Limit, Cursor: p.Cursor, Cohort: s.askerCohort(r), At: s.clock.Now(),
+		Limit: p.Limit, Cursor: p.Cursor, Cohort: cohort, At: s.clock.Now(),
 	}
 	if p.Near {
 		q.Near = &booking.LatLng{Lat: p.Lat, Lng: p.Lng}
 		q.RadiusKm = p.RadiusKm
 	}
 	if !p.Date.IsZero() && !campaign.Dose1Dates(s.engine.Campaign()).Contains(p.Date) {
-		writeProblem(w, r, s.log, vaxbook.InvalidParam("date", "date %s is not a dose-1 vaccination date of this campaign", p.Date))
-		return
+		return booking.Result{}, vaxbook.InvalidParam("date", "date %s is not a dose-1 vaccination date of this campaign", p.Date)
 	}
 	res, err := s.engine.Search(q)
 	if err != nil {
-		writeProblem(w, r, s.log, err)
-		return
+		return booking.Result{}, err
 	}
 	if res.Clinics == nil {
 		res.Clinics = []booking.ClinicView{}
 	}
-	writeJSON(w, http.StatusOK, res)
+	return res, nil
 }
 
 func (s *Server) clinic(w http.ResponseWriter, r *http.Request) {

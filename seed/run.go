@@ -75,7 +75,7 @@ func Run(ctx context.Context, store Store, p Plan) (Report, error) {
 	}
 	if (counts != vaxbook.StoreCounts{}) && !p.Force {
 		return Report{}, vaxbook.Errorf(vaxbook.CodeConflict,
-			"the store is not empty (%d campaigns, %d clinics, %d slots, %d people); use --force to add only what is missing",
+			"the store already holds data (campaigns: %d, clinics: %d, slots: %d, people: %d); use --force to add only what is missing",
 			counts.Campaigns, counts.Clinics, counts.Slots, counts.People)
 	}
 	var ds vaxbook.Dataset

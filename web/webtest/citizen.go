@@ -33,14 +33,26 @@ func NewCitizen(base string) *Citizen {
 
 // Login signs in with provider and login_hint person id; it returns the URL
 // the flow ended on (/queue on success, /signin/refused?code=… otherwise).
+// Like an API client it does not load that page (the /queue page would join
+// the waiting room).
 func (c *Citizen) Login(provider string, personID int64) (*url.URL, error) {
-	resp, err := c.Client.Get(fmt.Sprintf("%s/auth/%s/start?login_hint=%d", c.Base, provider, personID))
+	client := *c.Client
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Path == "/queue" || strings.HasPrefix(req.URL.Path, "/signin/refused") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	resp, err := client.Get(fmt.Sprintf("%s/auth/%s/start?login_hint=%d", c.Base, provider, personID))
 	if err != nil {
 		return nil, err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	end := resp.Request.URL
+	if loc, err := resp.Location(); err == nil {
+		end = loc
+	}
 	if strings.HasPrefix(end.Path, "/signin/refused") {
 		return end, nil
 	}

@@ -84,8 +84,12 @@ type Config struct {
 	Engine        booking.Config
 	// WaitRoomTick is how often the waiting room admits people (200ms).
 	WaitRoomTick time.Duration
-	Log          *slog.Logger
-	Clock        clock.Clock
+	// WaitRoom are the waiting room's settings until an operator changes
+	// them (zero fields: waitroom.DefaultSettings). The rush simulator and
+	// benchmarks use it to start with a fixed admission rate.
+	WaitRoom vaxbook.WaitRoomSettings
+	Log      *slog.Logger
+	Clock    clock.Clock
 	// Stdout receives the start-up summary (default os.Stdout).
 	Stdout interface{ Write([]byte) (int, error) }
 }
@@ -342,7 +346,7 @@ func (n *Node) startWaitRoom(ctx context.Context, secret []byte) error {
 	var err error
 	n.WaitRoom, err = waitroom.New(waitroom.Config{
 		Backend: backend, Secret: derive(secret, "waitroom"), Node: n.cfg.Node, Audit: n.Store, Log: n.log,
-		CountersMaxAge: countersMaxAge(n.cfg.Redis),
+		CountersMaxAge: countersMaxAge(n.cfg.Redis), Defaults: n.cfg.WaitRoom,
 	})
 	if err != nil {
 		return fmt.Errorf("waiting room: %w", err)

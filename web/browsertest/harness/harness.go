@@ -42,7 +42,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -258,6 +260,27 @@ func (b *Browser) NewTab(t testing.TB, base string) *Tab {
 	return tab
 }
 
+// SetLocation makes the tab's geolocation answer lat, lng (and grants the
+// permission to the base URL's origin), for "near me" features.
+func (tb *Tab) SetLocation(lat, lng float64) {
+	tb.T.Helper()
+	acc := 20.0
+	origin := tb.Base
+	if u, err := url.Parse(tb.Base); err == nil {
+		origin = u.Scheme + "://" + u.Host
+	}
+	tb.Do("set geolocation", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{
+			Latitude: &lat, Longitude: &lng, Accuracy: &acc})
+		return err
+	}))
+	_, err := chromedp.CallBrowser(tb.ctx, browser.SetPermission, browser.SetPermissionParams{
+		Permission: &browser.PermissionDescriptor{Name: "geolocation"}, Setting: browser.PermissionSettingGranted,
+		Origin: origin, BrowserContextID: chromedp.FromContext(tb.ctx).BrowserContextID,
+	})
+	tb.must("grant geolocation", err)
+}
+
 // Context is the tab's chromedp context, for actions the helpers do not cover.
 func (tb *Tab) Context() context.Context { return tb.ctx }
 
@@ -370,12 +393,13 @@ func (tb *Tab) WaitVisible(css string) {
 	tb.Do("wait for "+css, chromedp.WaitVisible(chromedp.CSS(css)))
 }
 
-// Eval evaluates a JavaScript expression in the tab and decodes its value.
-func Eval[T any](tb *Tab, expr string) T {
+// Eval evaluates a JavaScript expression in the tab and decodes its value
+// (with chromedp.EvalAwaitPromise, the value a promise resolves to).
+func Eval[T any](tb *Tab, expr string, opts ...chromedp.EvaluateOption) T {
 	tb.T.Helper()
 	ctx, cancel := tb.timeout()
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	tb.must("evaluate "+expr, err)
 	return v
 }
@@ -478,7 +502,7 @@ func (tb *Tab) Axe() []Violation {
 }
 
 // Check records a step of a journey: for each of the phone and desktop
-// sizes it takes a full-page screenshot (<artifacts>/<test>/<NN>-<step>-<size>.jpg),
+// sizes it takes a full-page screenshot (<artifacts>/<test>/<NN>-<step>-<size>.png),
 // asserts that every selector in visible matches a rendered, visible
 // element, and on the phone that the page does not scroll sideways
 // (documentElement.scrollWidth <= innerWidth). Then it runs axe-core and
@@ -504,10 +528,10 @@ func (tb *Tab) Check(step string, visible ...string) {
 			}
 		}
 		ctx, cancel := tb.timeout()
-		img, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+		img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 		cancel()
 		tb.must("screenshot", err)
-		name := fmt.Sprintf("%02d-%s-%s.jpg", tb.step, unsafeName.ReplaceAllString(step, "_"), vp.Name)
+		name := fmt.Sprintf("%02d-%s-%s.png", tb.step, unsafeName.ReplaceAllString(step, "_"), vp.Name)
 		if err := os.WriteFile(filepath.Join(tb.dir, name), img, 0o644); err != nil {
 			tb.T.Errorf("save screenshot: %v", err)
 		}

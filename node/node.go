@@ -226,7 +226,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Unseal: func(sealed []byte, id int64) (string, error) {
 			return n.Keys.Open(sealed, pii.PersonAAD(id))
 		},
-		Secret: derive(secret, "web"), SecureCookies: cfg.SecureCookies,
+		Secret: derive(secret, "web"), SecureCookies: cfg.SecureCookies, Pages: web.PagesConfig{Demo: cfg.Demo},
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/", n.Web.Handler())

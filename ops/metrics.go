@@ -4,6 +4,7 @@ package ops
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,11 +19,12 @@ type Metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	edge     *edge
 }
 
 // NewMetrics returns a registry with Go runtime, process and HTTP metrics.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), edge: newEdge()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vaxbook", Subsystem: "http", Name: "requests_total",
 		Help: "HTTP requests by route pattern and status code.",
@@ -37,7 +39,35 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.latency,
 	)
+	m.reg.MustRegister(m.edge.collectors()...)
 	return m
+}
+
+// Wrap returns h observed at the edge of the node: latency per stage of
+// the citizen's flow (DefaultStageRules), answers with a 5xx status, the
+// code of every problem+json answer, and the outcome of every identity
+// callback by provider (a redirect with ?code= is a refusal). It sees every
+// request, so it is cheap: one pooled writer and a few atomic adds. now
+// times requests.
+func (m *Metrics) Wrap(h http.Handler, now func() time.Time) http.Handler {
+	return m.edge.wrap(h, now)
+}
+
+// SetStageRules replaces the rules that put requests into stages.
+func (m *Metrics) SetStageRules(rules []StageRule) {
+	rules = slices.Clone(rules)
+	m.edge.rules.Store(&rules)
+}
+
+// SetProviders names the identity providers whose sign-in outcomes are
+// counted under their own name (others count as "unknown", so that made-up
+// callback paths cannot grow the metrics).
+func (m *Metrics) SetProviders(names []string) {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	m.edge.providers.Store(&set)
 }
 
 // Register adds collectors (engine, waiting room, store pool, providers).
@@ -67,3 +97,6 @@ func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
+
+// Collector is a Prometheus collector (what Register takes).
+type Collector = prometheus.Collector

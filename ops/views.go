@@ -1,0 +1,49 @@
+package ops
+
+import (
+	"time"
+
+	"vaxbook"
+)
+
+// WaitRoomCounts are the waiting room's cumulative counters as the ops API
+// and dashboard show them (cluster totals).
+type WaitRoomCounts struct {
+	Arrivals         int64 `json:"arrivals"`
+	Rejoins          int64 `json:"rejoins"`
+	Admitted         int64 `json:"admitted"`
+	Claimed          int64 `json:"claimed"`
+	PassesUsed       int64 `json:"passes_used"`
+	Left             int64 `json:"left"`
+	NoShows          int64 `json:"no_shows"`
+	PassesExpired    int64 `json:"passes_expired"`
+	Increases        int64 `json:"controller_increases"`
+	LatencyDecreases int64 `json:"controller_latency_decreases"`
+	ErrorDecreases   int64 `json:"controller_error_decreases"`
+	Holds            int64 `json:"controller_holds"`
+}
+
+// CountsOf returns the counters of s.
+func CountsOf(s vaxbook.WaitRoomStats) WaitRoomCounts {
+	return WaitRoomCounts{Arrivals: s.Arrivals, Rejoins: s.Rejoins, Admitted: s.Admitted, Claimed: s.Claimed,
+		PassesUsed: s.Used, Left: s.Left, NoShows: s.NoShows, PassesExpired: s.PassesExpired,
+		Increases: s.Increases, LatencyDecreases: s.LatencyDecreases, ErrorDecreases: s.ErrorDecreases, Holds: s.Holds}
+}
+
+// ControllerView is the admission controller's state with durations in
+// milliseconds.
+type ControllerView struct {
+	Rate       float64   `json:"rate"`
+	BaselineMS float64   `json:"baseline_ms"`
+	LatencyMS  float64   `json:"latency_ms"`
+	ErrorRate  float64   `json:"error_rate"`
+	InFlight   int64     `json:"in_flight"`
+	Decision   string    `json:"decision"`
+	At         time.Time `json:"at,omitzero"`
+}
+
+// ControllerViewOf returns the view of c.
+func ControllerViewOf(c vaxbook.ControllerState) ControllerView {
+	return ControllerView{Rate: c.Rate, BaselineMS: ms(c.Baseline), LatencyMS: ms(c.Latency), ErrorRate: c.ErrorRate,
+		InFlight: c.InFlight, Decision: c.Decision, At: c.At}
+}

@@ -43,8 +43,12 @@ func TestCollectors(t *testing.T) {
 		NewWaitRoomCollector(fakeWaitRoom{st}, slog.New(slog.DiscardHandler)),
 		NewEngineCollector(fakeEngine{}, time.Now),
 		NewLightsCollector(fakeLights{}, time.Now),
-		NewEmulationCollector(func() []EmulationStatus { return []EmulationStatus{{Name: "naver", Capacity: 300, Logins: 12, Outage: true}} }),
-		NewPoolCollector(func() PoolStats { return PoolStats{Idle: 3, InUse: 5, Max: 16, Acquires: 99, AcquireWait: 2 * time.Second} }),
+		NewEmulationCollector(func() []EmulationStatus {
+			return []EmulationStatus{{Name: "naver", Capacity: 300, Logins: 12, Outage: true}}
+		}),
+		NewPoolCollector(func() PoolStats {
+			return PoolStats{Idle: 3, InUse: 5, Max: 16, Acquires: 99, AcquireWait: 2 * time.Second}
+		}),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -16,18 +16,18 @@ import (
 // Report is the result of a rush: what the simulator saw and what the
 // audit found. It is written as report.json.
 type Report struct {
-	Target   string    `json:"target"`
-	Nodes    int       `json:"nodes"`
-	Profile  string    `json:"profile"`
-	People   int       `json:"people"`
-	Devices  int       `json:"devices"`
-	Mix      Mix       `json:"mix"`
-	Window   string    `json:"window"`
-	Room     string    `json:"room"`
-	Opens    time.Time `json:"opens"`
-	Started  time.Time `json:"started"`
-	LeadS    float64   `json:"lead_s"`
-	Workers  int       `json:"workers"`
+	Target  string    `json:"target"`
+	Nodes   int       `json:"nodes"`
+	Profile string    `json:"profile"`
+	People  int       `json:"people"`
+	Devices int       `json:"devices"`
+	Mix     Mix       `json:"mix"`
+	Window  string    `json:"window"`
+	Room    string    `json:"room"`
+	Opens   time.Time `json:"opens"`
+	Started time.Time `json:"started"`
+	LeadS   float64   `json:"lead_s"`
+	Workers int       `json:"workers"`
 	// DurationS is the simulation's length, from its start to the last
 	// person done (or the timeout).
 	DurationS float64 `json:"duration_s"`

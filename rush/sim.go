@@ -43,19 +43,19 @@ var stepNames = [numSteps]string{"landing", "login", "me", "join", "poll", "sear
 
 // States of the per-person state machine.
 const (
-	sArrive uint8 = iota // landing: read the traffic lights, pick a provider
-	sLogin               // the OpenID Connect round trip with login_hint
-	sMe                  // GET /api/v1/me: CSRF token, eligibility
-	sProbe               // a misbehaving write: no pass, or a forged clock
-	sJoin                // POST /api/v1/queue
-	sPoll                // GET /api/v1/queue/status, as paced by the server
-	sSearch              // clinics near home
-	sSlots               // a clinic's times on a day
-	sBook                // book (or change or cancel, on a later visit)
-	sDup                 // the same booking request again (same key)
-	sReplayPass          // another write with the spent pass
-	sConfirm             // GET /api/v1/bookings/mine
-	sLater               // come back later to change or cancel
+	sArrive     uint8 = iota // landing: read the traffic lights, pick a provider
+	sLogin                   // the OpenID Connect round trip with login_hint
+	sMe                      // GET /api/v1/me: CSRF token, eligibility
+	sProbe                   // a misbehaving write: no pass, or a forged clock
+	sJoin                    // POST /api/v1/queue
+	sPoll                    // GET /api/v1/queue/status, as paced by the server
+	sSearch                  // clinics near home
+	sSlots                   // a clinic's times on a day
+	sBook                    // book (or change or cancel, on a later visit)
+	sDup                     // the same booking request again (same key)
+	sReplayPass              // another write with the spent pass
+	sConfirm                 // GET /api/v1/bookings/mine
+	sLater                   // come back later to change or cancel
 	sDone
 )
 

@@ -247,6 +247,8 @@ func nodeConfig(cfg ServeConfig, t *Target, data, db, redis, secret, name string
 // seconds into the rush.
 type shiftClock struct{ shift atomic.Int64 }
 
-func (c *shiftClock) Now() time.Time              { return time.Now().Add(time.Duration(c.shift.Load())) }
-func (c *shiftClock) set(d time.Duration)         { c.shift.Store(int64(d)) }
-func (c *shiftClock) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(c.shift.Load()).String()) }
+func (c *shiftClock) Now() time.Time      { return time.Now().Add(time.Duration(c.shift.Load())) }
+func (c *shiftClock) set(d time.Duration) { c.shift.Store(int64(d)) }
+func (c *shiftClock) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(c.shift.Load()).String())
+}

@@ -2,10 +2,14 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"html"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,6 +63,8 @@ func firstDiff(want, got []byte) string {
 	}
 	return "(same lines, different bytes)"
 }
+
+var assetVersion = regexp.MustCompile(`\?v=[0-9a-f]+`)
 
 var seoul = func() *time.Location {
 	l, err := time.LoadLocation("Asia/Seoul")
@@ -141,7 +147,9 @@ func TestRefusedPagesGolden(t *testing.T) {
 				if tc.o != nil && tc.o.Window != nil && !strings.Contains(body, v.When(tc.o.Window.Opens)) {
 					t.Errorf("the person's window (%s) is not on the page", v.When(tc.o.Window.Opens))
 				}
-				golden(t, "pages/refused_"+tc.name+"_"+lang+".golden", rec.Body.Bytes())
+				// Asset URLs carry content hashes: a stylesheet change is not a page change.
+				page := assetVersion.ReplaceAll(rec.Body.Bytes(), []byte("?v=HASH"))
+				golden(t, "pages/refused_"+tc.name+"_"+lang+".golden", page)
 			})
 		}
 	}
@@ -207,4 +215,110 @@ func TestFoldLine(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestErrorPageEveryCode renders the error page for every code the API
+// can answer, in both languages: the status is the API's, the sentence
+// comes from the catalog, and an internal error shows nothing of its cause.
+func TestErrorPageEveryCode(t *testing.T) {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	for code := range titles {
+		for _, lang := range []string{"ko", "en"} {
+			t.Run(string(code)+"/"+lang, func(t *testing.T) {
+				v := fixedView(t, lang, "/x?y=1")
+				rec := httptest.NewRecorder()
+				s.pageError(rec, httptest.NewRequest("GET", "/x", nil), v, vaxbook.Errorf(code, "detail for developers %d", 42))
+				body := rec.Body.String()
+				if rec.Code != statusOf(code) {
+					t.Errorf("status %d, want %d", rec.Code, statusOf(code))
+				}
+				msg := v.Code(code)
+				if msg == "code."+string(code) || !strings.Contains(body, html.EscapeString(msg)) {
+					t.Errorf("no sentence for %s in %s", code, lang)
+				}
+				if strings.Contains(body, "detail for developers") || strings.Contains(body, "%!") {
+					t.Errorf("the page shows internals or a broken message:\n%s", body)
+				}
+				if rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+					t.Errorf("Content-Type %q", rec.Header().Get("Content-Type"))
+				}
+			})
+		}
+	}
+	t.Run("a cause that is not a vaxbook error is a 500 page without it", func(t *testing.T) {
+		v := fixedView(t, "en", "/x?y=1")
+		rec := httptest.NewRecorder()
+		s.pageError(rec, httptest.NewRequest("GET", "/x", nil), v, errors.New("pq: relation \"person\" does not exist"))
+		if rec.Code != 500 || strings.Contains(rec.Body.String(), "relation") || !strings.Contains(rec.Body.String(), "Something went wrong") {
+			t.Errorf("500 page: %d\n%s", rec.Code, rec.Body.String())
+		}
+	})
+}
+
+func landingFixture(t testing.TB) landingPage {
+	camp, err := campaign.Load("kr-2021-18-49")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2021, 8, 16, 21, 0, 0, 0, seoul)
+	lights := providerViews([]identity.ProviderLight{
+		{Name: "naver", Title: "네이버 Naver", Light: identity.Red, Alternative: "kakao"},
+		{Name: "kakao", Title: "카카오 Kakao", Light: identity.Green},
+		{Name: "pass", Title: "PASS", Light: identity.Yellow, Alternative: "kakao"},
+	})
+	p := landingPage{Campaign: campaignTitle(camp, "en"), Dose1: campaign.Dose1Dates(camp), Doses: 2, Interval: 28,
+		Clinics: 14000, Providers: lights, National: true, Birth: "1990-08-17",
+		Answer: answerBirth(camp, vaxbook.MustDate("1990-08-17"), vaxbook.National, now)}
+	for _, w := range camp.Windows {
+		if w.Contains(now) {
+			p.OpenNow = append(p.OpenNow, newWindowView(w, now))
+		}
+	}
+	for _, pv := range lights {
+		if pv.Alt != "" {
+			p.Busy = append(p.Busy, pv)
+		}
+	}
+	return p
+}
+
+// TestLandingSuggestsAnotherProvider: a congested provider's light says
+// so in words (not only colour) and the page suggests a faster one.
+func TestLandingSuggestsAnotherProvider(t *testing.T) {
+	for lang, want := range map[string][]string{
+		"en": {"네이버 Naver: Congested. 카카오 Kakao is faster right now.", "PASS: Delayed.", "Born on day 17 of the month → last digit 7",
+			"people born on the 7th, 17th or 27th of a month", "from Tue 17 Aug 2021, 20:00 KST to Wed 18 Aug 2021, 18:00 KST"},
+		"ko": {"네이버 Naver: 혼잡. 지금은 카카오 Kakao(으)로 인증하는 것이 더 빠릅니다.", "생일 17일 → 끝자리 7", "생일이 7일, 17일, 27일인 분"},
+	} {
+		v := fixedView(t, lang, "/?x=1")
+		rec := httptest.NewRecorder()
+		if err := render(rec, v, 200, "landing", "title.landing", landingFixture(t)); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(html.UnescapeString(rec.Body.String()), w) {
+				t.Errorf("%s landing lacks %q", lang, w)
+			}
+		}
+	}
+}
+
+// BenchmarkPageRender measures rendering the landing page against encoding
+// the same data as JSON (the API's cost for it), in the same run.
+func BenchmarkPageRender(b *testing.B) {
+	p := landingFixture(b)
+	v := &view{cat: i18n.MustLoad(), loc: seoul, Lang: "ko", OtherLang: "en", LangURL: "/?lang=en",
+		Now: time.Date(2021, 8, 16, 21, 0, 0, 0, seoul), CallCentre: "1339"}
+	b.Run("baseline-json", func(b *testing.B) {
+		for b.Loop() {
+			writeJSON(httptest.NewRecorder(), 200, p)
+		}
+	})
+	b.Run("landing-html", func(b *testing.B) {
+		for b.Loop() {
+			if err := render(httptest.NewRecorder(), v, 200, "landing", "title.landing", p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

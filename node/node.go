@@ -227,6 +227,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return n.Keys.Open(sealed, pii.PersonAAD(id))
 		},
 		Secret: derive(secret, "web"), SecureCookies: cfg.SecureCookies, Pages: web.PagesConfig{Demo: cfg.Demo},
+		Ops: n.opsConfig(),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/", n.Web.Handler())
@@ -238,6 +239,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop = stop
 	n.background(bg)
+	if err := n.startOps(bg); err != nil {
+		return nil, err
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

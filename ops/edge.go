@@ -77,6 +77,11 @@ func (r StageRule) match(method, path string) bool {
 // against anything unexpected).
 const maxCodes = 64
 
+// CodeHeader is the response header by which an HTML answer (a citizen
+// page refusing something) names its stable error code for the edge
+// observer, as a problem+json answer does in its body.
+const CodeHeader = "X-Vaxbook-Code"
+
 // OutcomeSuccess is the login outcome of a sign-in that started a session.
 const OutcomeSuccess = "success"
 
@@ -214,7 +219,10 @@ var edgeWriters = sync.Pool{New: func() any { return new(edgeWriter) }}
 func (w *edgeWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
-		if ct := w.Header()["Content-Type"]; len(ct) > 0 {
+		h := w.Header()
+		if c := h[CodeHeader]; len(c) > 0 {
+			w.code = c[0]
+		} else if ct := h["Content-Type"]; len(ct) > 0 {
 			w.sniff = strings.HasPrefix(ct[0], "application/problem+json")
 		}
 	}

@@ -32,6 +32,11 @@ func TestEdge(t *testing.T) {
 	mux.HandleFunc("POST /api/v1/bookings", problem("slot_full", http.StatusConflict))
 	mux.HandleFunc("GET /api/v1/clinics", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"code":"not a problem"}`) })
 	mux.HandleFunc("GET /api/v1/queue/status", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("POST /book/confirm", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(CodeHeader, "slot_full")
+		w.WriteHeader(http.StatusConflict)
+		fmt.Fprint(w, "<p>full</p>")
+	})
 	mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "x", http.StatusInternalServerError) })
 	mux.HandleFunc("GET /auth/{p}/callback", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Query().Get("case") {
@@ -53,6 +58,7 @@ func TestEdge(t *testing.T) {
 	for range 3 {
 		do("POST", "/api/v1/bookings")
 	}
+	do("POST", "/book/confirm")
 	do("GET", "/api/v1/clinics?q=x")
 	do("GET", "/api/v1/queue/status")
 	do("GET", "/boom")
@@ -63,7 +69,7 @@ func TestEdge(t *testing.T) {
 	do("GET", "/auth/made-up/callback?case=ok")
 
 	tot := m.edge.totals()
-	if got := tot.codes; got["slot_full"] != 3 || got["device_locked"] != 1 || got["not_in_registry"] != 1 || len(got) != 3 {
+	if got := tot.codes; got["slot_full"] != 4 || got["device_locked"] != 1 || got["not_in_registry"] != 1 || len(got) != 3 {
 		t.Errorf("refusal codes: %v", got)
 	}
 	if tot.errors != 1 {
@@ -79,7 +85,7 @@ func TestEdge(t *testing.T) {
 	for _, tc := range []struct {
 		stage Stage
 		n     int64
-	}{{StageBooking, 3}, {StageSearch, 1}, {StageQueue, 1}, {StageSignIn, 5}} {
+	}{{StageBooking, 4}, {StageSearch, 1}, {StageQueue, 1}, {StageSignIn, 5}} {
 		c := tot.stages[tc.stage]
 		if c.Count() != tc.n {
 			t.Errorf("stage %s: %d requests, want %d", tc.stage, c.Count(), tc.n)
@@ -89,7 +95,7 @@ func TestEdge(t *testing.T) {
 		}
 	}
 	reg := m.Registry()
-	if v, _ := metric(t, reg, "vaxbook_refusals_total", map[string]string{"code": "slot_full"}); v != 3 {
+	if v, _ := metric(t, reg, "vaxbook_refusals_total", map[string]string{"code": "slot_full"}); v != 4 {
 		t.Errorf("vaxbook_refusals_total{code=slot_full} = %v", v)
 	}
 	if v, _ := metric(t, reg, "vaxbook_identity_logins_total", map[string]string{"provider": "kakao", "outcome": "device_locked"}); v != 1 {

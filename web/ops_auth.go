@@ -227,7 +227,7 @@ func (o *opsServer) loginPage(w http.ResponseWriter, r *http.Request) {
 func (o *opsServer) renderLogin(w http.ResponseWriter, r *http.Request, status int, msgKey, name string) {
 	tok := randomID(24)
 	http.SetCookie(w, o.cookie(r, opsLoginCookie, tok, "/ops/login", 3600))
-	o.render(w, r, status, "login", map[string]any{"CSRF": tok, "Message": msgKey, "Name": name,
+	o.render(w, r, status, "login", map[string]any{"LoginToken": tok, "Message": msgKey, "Name": name,
 		"Error": status >= 400})
 }
 

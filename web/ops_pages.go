@@ -152,9 +152,10 @@ type opsView struct {
 	cat         *i18n.Catalog
 
 	// Login.
-	Message string
-	Name    string
-	Error   bool
+	LoginToken string // the sign-in form's double-submit token
+	Message    string
+	Name       string
+	Error      bool
 	// Error page.
 	Status int
 	Code   string
@@ -224,7 +225,7 @@ func langParam(r *http.Request) string {
 func (o *opsServer) lang(w http.ResponseWriter, r *http.Request) string {
 	if l := langParam(r); l != "" {
 		http.SetCookie(w, &http.Cookie{Name: opsLangCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600,
-			SameSite: http.SameSiteLaxMode, Secure: o.s.cfg.SecureCookies || r.TLS != nil})
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: o.s.cfg.SecureCookies || r.TLS != nil})
 		return l
 	}
 	explicit := ""
@@ -274,8 +275,8 @@ func (o *opsServer) renderView(w http.ResponseWriter, r *http.Request, status in
 // render renders a page whose extra data is a map (sign-in page).
 func (o *opsServer) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
 	v := o.view(w, r)
-	if s, ok := data["CSRF"].(string); ok {
-		v.CSRF = s
+	if s, ok := data["LoginToken"].(string); ok {
+		v.LoginToken = s
 	}
 	if s, ok := data["Message"].(string); ok {
 		v.Message = s

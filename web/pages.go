@@ -139,6 +139,22 @@ type view struct {
 // T translates key with fmt args.
 func (v *view) T(key string, args ...any) string { return v.cat.T(v.Lang, key, args...) }
 
+// N translates a message about n things: key+".one" when n is 1 and the
+// catalog has it (English singular), else key; n is the first argument.
+func (v *view) N(key string, n any, args ...any) string {
+	one := false
+	switch x := n.(type) {
+	case int:
+		one = x == 1
+	case int64:
+		one = x == 1
+	}
+	if k := key + ".one"; one && v.cat.Has(k) {
+		key = k
+	}
+	return v.T(key, append([]any{n}, args...)...)
+}
+
 // Raw is a message with its fmt verbs left in (for script to fill).
 func (v *view) Raw(key string) string { return v.cat.T(v.Lang, key) }
 

@@ -49,7 +49,7 @@
         pos.textContent = q.position;
         if (q.position > first) { first = q.position; }
         var ahead = document.getElementById('q-ahead');
-        if (ahead) { ahead.textContent = fmt(d.tAhead, q.ahead); }
+        if (ahead) { ahead.textContent = fmt(q.ahead === 1 ? d.tAheadOne : d.tAhead, q.ahead); }
         var bar = document.getElementById('q-progress');
         if (bar) { bar.max = first; bar.value = first - q.position; bar.textContent = (first - q.position) + ' / ' + first; }
         var eta = document.getElementById('q-eta');

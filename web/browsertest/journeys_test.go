@@ -472,3 +472,37 @@ func TestPrequeueCountdown(t *testing.T) {
 	}
 	tab.Check("prequeue", "#countdown")
 }
+
+// TestErrorPages: the pages a citizen meets when something is wrong are
+// pages too (HTML in their language, accessible, no sideways scroll).
+func TestErrorPages(t *testing.T) {
+	harness.Require(t, browser, browserErr)
+	n := startNode(t)
+	tab := browser.NewTab(t, n.URL())
+	for _, tc := range []struct {
+		step, path string
+		status     int64
+		want       string
+	}{
+		{"not-found-ko", "/no/such/page", 404, "페이지를 찾을 수 없습니다"},
+		{"not-found-en", "/no/such/page?lang=en", 404, "Page not found"},
+		{"queue-signed-out", "/queue", 401, "Please verify your identity first."},
+		{"refused-registry", "/signin/refused?code=not_in_registry", 403, "1339"},
+		{"refused-ko", "/signin/refused?code=provider_unavailable&lang=ko", 503, "다른 인증 수단"},
+	} {
+		if st := tab.Go(tc.path); st != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.path, st, tc.status)
+		}
+		tab.Check(tc.step, "h1", "#reason", "#lang-switch")
+		if !strings.Contains(tab.Text("main"), tc.want) {
+			t.Errorf("%s: page lacks %q", tc.path, tc.want)
+		}
+	}
+	tab.Go("/")
+	tab.Fill("#birth", "")
+	tab.Click(`#myday button[type=submit]`)
+	tab.Check("birth-invalid", "#birth-err")
+	if tab.Attr("#birth", "aria-invalid") != "true" {
+		t.Error("the invalid field is not marked aria-invalid")
+	}
+}

@@ -34,8 +34,6 @@ type replayAnswer struct {
 	expires     time.Time
 }
 
-func (a replayAnswer) write(w http.ResponseWriter) { writeJSON(w, a.status, a.body) }
-
 func newReplayCache(max int, ttl time.Duration, now func() time.Time) *replayCache {
 	return &replayCache{ttl: ttl, max: max, now: now, items: map[replayKey]replayAnswer{}}
 }

@@ -16,8 +16,8 @@ import (
 	"vaxbook/web/webtest"
 )
 
-// scrape returns the metric names a node exposes on /metrics and the text.
-func scrape(t *testing.T, base string) (map[string]bool, string) {
+// scrapeMetrics returns the metric names a node exposes on /metrics and the text.
+func scrapeMetrics(t *testing.T, base string) (map[string]bool, string) {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -51,7 +51,7 @@ func TestOpsMetrics(t *testing.T) {
 	if _, err := c.FindSlots("", 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, text := scrape(t, n.URL())
+	_, text := scrapeMetrics(t, n.URL())
 	for _, want := range []string{
 		`vaxbook_identity_logins_total{outcome="success",provider="naver"} 1`,
 		`vaxbook_identity_logins_total{outcome="device_locked",provider="kakao"} 1`,
@@ -104,7 +104,7 @@ func TestGrafanaDashboard(t *testing.T) {
 	id := people(t, n, clk.Now(), vaxbook.CodeEligible, 1)[0]
 	webtest.NewCitizen(n.URL()).Login("naver", id)
 	webtest.NewCitizen(n.URL()).Login("naver", id) // a refusal, so that the refusal counters exist
-	known, _ := scrape(t, n.URL())
+	known, _ := scrapeMetrics(t, n.URL())
 	descs := make(chan *prometheus.Desc, 64)
 	ops.NewPoolCollector(func() ops.PoolStats { return ops.PoolStats{} }).Describe(descs)
 	close(descs)

@@ -13,19 +13,19 @@ import (
 	"vaxbook/web/webtest"
 )
 
-// syncBuffer is a log sink safe for the node's goroutines.
-type syncBuffer struct {
+// logSink is a log sink safe for the node's goroutines.
+type logSink struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *logSink) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *logSink) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -55,7 +55,7 @@ func personalData(c seed.Citizen) []string {
 // phone number, birth date or stable identifier of the people involved
 // appears anywhere in the log.
 func TestNoPersonalDataInLogs(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logSink{}
 	n, clk := opsNode(t, logs)
 	now := clk.Now()
 	ids := people(t, n, now, vaxbook.CodeEligible, 3)

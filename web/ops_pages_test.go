@@ -20,9 +20,9 @@ import (
 
 var updateOps = flag.Bool("update-ops", false, "rewrite the ops golden files under testdata/ops/")
 
-// golden compares got with testdata/ops/name (rewriting it with
+// opsGolden compares got with testdata/ops/name (rewriting it with
 // -update-ops).
-func golden(t *testing.T, name, got string) {
+func opsGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", "ops", name)
 	if *updateOps {
@@ -60,7 +60,7 @@ func TestOpsLoginPageGolden(t *testing.T) {
 			t.Fatalf("%s: %d, CSP %q", path, resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
 		}
 		page = versionRe.ReplaceAllString(tokenRe.ReplaceAllString(page, `value="TOKEN"`), "?v=HASH")
-		golden(t, "login."+lang+".html", page)
+		opsGolden(t, "login."+lang+".html", page)
 	}
 }
 
@@ -171,8 +171,8 @@ func TestOpsDashboardWithoutScript(t *testing.T) {
 	}
 }
 
-// readEvent reads one SSE event (name, data).
-func readEvent(t *testing.T, rd *bufio.Reader) (string, string) {
+// readSSE reads one SSE event (name, data).
+func readSSE(t *testing.T, rd *bufio.Reader) (string, string) {
 	t.Helper()
 	var name, data string
 	for {
@@ -213,10 +213,10 @@ func TestOpsEvents(t *testing.T) {
 		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	rd := bufio.NewReader(resp.Body)
-	if name, data := readEvent(t, rd); name != "series" || !strings.Contains(data, `"stages":["signin","queue","search","booking"]`) {
+	if name, data := readSSE(t, rd); name != "series" || !strings.Contains(data, `"stages":["signin","queue","search","booking"]`) {
 		t.Fatalf("first event: %s %.200s", name, data)
 	}
-	name, data := readEvent(t, rd)
+	name, data := readSSE(t, rd)
 	var first struct {
 		Seq uint64 `json:"seq"`
 	}
@@ -230,7 +230,7 @@ func TestOpsEvents(t *testing.T) {
 	}
 	for {
 		board.Sample(context.Background(), clk.Advance(time.Second))
-		name, data = readEvent(t, rd)
+		name, data = readSSE(t, rd)
 		var s struct {
 			Seq      uint64 `json:"seq"`
 			WaitRoom struct {

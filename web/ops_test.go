@@ -176,14 +176,14 @@ type opsWaitRoom struct {
 	Leader   string                   `json:"leader"`
 }
 
-type auditPage struct {
+type opsAuditPage struct {
 	Entries    []vaxbook.AuditEntry `json:"entries"`
 	NextBefore int64                `json:"next_before"`
 }
 
 func lastAudit(t *testing.T, o *opsClient, action string) vaxbook.AuditEntry {
 	t.Helper()
-	var p auditPage
+	var p opsAuditPage
 	if st, err := o.api("GET", "/api/v1/ops/audit?limit=50", nil, &p); err != nil {
 		t.Fatalf("audit: %d %v", st, err)
 	}
@@ -361,7 +361,7 @@ func TestOpsWaitRoomAPI(t *testing.T) {
 			op.t = t
 			st, err := op.api("PUT", "/api/v1/ops/waitroom", tc.body, nil)
 			var p *webtest.Problem
-			if st != tc.status || !errorsAs(err, &p) || p.Code != "invalid_argument" || p.Param != tc.param {
+			if st != tc.status || !asProblem(err, &p) || p.Code != "invalid_argument" || p.Param != tc.param {
 				t.Fatalf("got %d %v, want %d invalid_argument on %s", st, err, tc.status, tc.param)
 			}
 			var now opsWaitRoom
@@ -373,7 +373,7 @@ func TestOpsWaitRoomAPI(t *testing.T) {
 	}
 }
 
-func errorsAs(err error, p **webtest.Problem) bool {
+func asProblem(err error, p **webtest.Problem) bool {
 	if err == nil {
 		return false
 	}
@@ -516,7 +516,7 @@ func TestOpsAuditPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var p1, p2, p3 auditPage
+	var p1, p2, p3 opsAuditPage
 	op.api("GET", "/api/v1/ops/audit?limit=3", nil, &p1)
 	if len(p1.Entries) != 3 || p1.NextBefore == 0 || !strings.Contains(p1.Entries[0].Detail, `"max_active":104`) {
 		t.Fatalf("page 1: %+v", p1)

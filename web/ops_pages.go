@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -164,13 +165,28 @@ type opsView struct {
 	Board    bool
 	Snap     ops.Snapshot
 	WaitRoom waitRoomJSON
-	Modes    []string
+	Modes     []string
+	Decisions []string
+	Charts    []chartView
 	IdP      []devidp.ProviderStatus
 	Windows  []vaxbook.Window
 	Audit    []vaxbook.AuditEntry
 	Done     string
 	Form     formError
 	Loc      *time.Location
+}
+
+// chartView is one live chart: its element id, title and series names (in
+// the order ops.js feeds them).
+type chartView struct {
+	ID, Title string
+	Series    []string
+}
+
+// SeriesJSON is the series names for the script.
+func (c chartView) SeriesJSON() string {
+	b, _ := json.Marshal(c.Series)
+	return string(b)
 }
 
 // formError is a refused dashboard form, shown next to it with what the
@@ -311,6 +327,18 @@ func (o *opsServer) dashboardView(w http.ResponseWriter, r *http.Request, a opsA
 	v.Operator, v.CSRF = a.name, a.sess.CSRFToken
 	v.Now = v.When(now)
 	v.Modes = []string{string(vaxbook.ModeAuto), string(vaxbook.ModeFixed), string(vaxbook.ModePaused), string(vaxbook.ModeDrain)}
+	v.Decisions = []string{vaxbook.DecisionIncrease, vaxbook.DecisionDecreaseLatency, vaxbook.DecisionDecreaseErrors,
+		vaxbook.DecisionHold, vaxbook.DecisionFixed}
+	var stages []string
+	for _, st := range ops.Stages() {
+		stages = append(stages, v.T("ops.stage."+st.String()))
+	}
+	v.Charts = []chartView{
+		{ID: "chart-flow", Title: v.T("ops.charts.flow"), Series: []string{v.T("ops.flow.arrivals"), v.T("ops.flow.admitted"),
+			v.T("ops.flow.bookings"), v.T("ops.flow.rate"), v.T("ops.flow.outflow")}},
+		{ID: "chart-queue", Title: v.T("ops.charts.queue"), Series: []string{v.T("ops.flow.waiting"), v.T("ops.flow.active")}},
+		{ID: "chart-latency", Title: v.T("ops.charts.latency"), Series: stages},
+	}
 	if o.cfg.Board != nil {
 		v.Board = true
 		v.Snap = o.cfg.Board.Latest()

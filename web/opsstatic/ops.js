@@ -17,11 +17,13 @@
     return v === null ? value : v;
   }
 
-  var timeFmt;
+  var timeFmt, hmsFmt;
   try {
     timeFmt = new Intl.DateTimeFormat("sv-SE", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
       hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-  } catch (e) { timeFmt = null; }
+    hmsFmt = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  } catch (e) { timeFmt = null; hmsFmt = null; }
+  function hms(ts) { var d = new Date(ts * 1e3); return hmsFmt ? hmsFmt.format(d) : d.toISOString().slice(11, 19); }
 
   var formats = {
     f1: function (x) { return typeof x === "number" ? x.toFixed(1) : "–"; },
@@ -30,6 +32,7 @@
     time: function (x) { var d = new Date(x); return timeFmt ? timeFmt.format(d) : d.toISOString(); },
     mode: function (x) { return tr("mode", x); },
     light: function (x) { return tr("light", x); },
+    decision: function (x) { return tr("decision", x); },
     breaker: function (x) { return tr("breaker", x); }
   };
 
@@ -119,7 +122,7 @@
       width: chartWidth(el), height: 200, legend: { show: false }, cursor: { show: false },
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); },
       scales: { x: { time: true } }, series: series,
-      axes: [{ stroke: "#4a4a4a" }, { stroke: "#4a4a4a", size: 60 }]
+      axes: [{ stroke: "#4a4a4a", values: function (u, splits) { return splits.map(hms); } }, { stroke: "#4a4a4a", size: 60 }]
     };
     el.replaceChildren();
     var u = new uPlot(opts, data, el);

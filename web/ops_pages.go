@@ -162,18 +162,18 @@ type opsView struct {
 	Code   string
 	Detail string
 	// Dashboard.
-	Board    bool
-	Snap     ops.Snapshot
-	WaitRoom waitRoomJSON
+	Board     bool
+	Snap      ops.Snapshot
+	WaitRoom  waitRoomJSON
 	Modes     []string
 	Decisions []string
 	Charts    []chartView
-	IdP      []devidp.ProviderStatus
-	Windows  []vaxbook.Window
-	Audit    []vaxbook.AuditEntry
-	Done     string
-	Form     formError
-	Loc      *time.Location
+	IdP       []devidp.ProviderStatus
+	Windows   []vaxbook.Window
+	Audit     []vaxbook.AuditEntry
+	Done      string
+	Form      formError
+	Loc       *time.Location
 }
 
 // chartView is one live chart: its element id, title and series names (in

@@ -29,7 +29,9 @@ type OpsConfig struct {
 	// minutes and 8 hours, by the server clock).
 	IdleTimeout, AbsoluteTimeout time.Duration
 	// LoginFailures failed sign-ins within LoginWindow lock the account name
-	// and the client address out for LoginWindow (default 5 in 15 minutes).
+	// out for LoginWindow (default 5 in 15 minutes); six times as many from
+	// one client address lock the address out (behind a proxy every client
+	// has the proxy's address: the name's limit is the one that bites).
 	LoginFailures int
 	LoginWindow   time.Duration
 }
@@ -47,11 +49,12 @@ func (s *Server) Ops() OpsConfig { return s.cfg.Ops }
 
 // opsServer is the state of the operator routes.
 type opsServer struct {
-	s       *Server
-	cfg     OpsConfig
-	limiter *ops.Limiter
-	pages   *template.Template
-	static  map[string]staticFile
+	s           *Server
+	cfg         OpsConfig
+	limiter     *ops.Limiter // failures per account name
+	addrLimiter *ops.Limiter // failures per client address
+	pages       *template.Template
+	static      map[string]staticFile
 }
 
 func (c *OpsConfig) defaults() {
@@ -73,8 +76,9 @@ func (c *OpsConfig) defaults() {
 func (s *Server) opsRoutes() {
 	cfg := s.cfg.Ops
 	cfg.defaults()
-	o := &opsServer{s: s, cfg: cfg, limiter: ops.NewLimiter(cfg.LoginFailures, cfg.LoginWindow),
-		pages: opsTemplates(), static: opsStatic()}
+	o := &opsServer{s: s, cfg: cfg, pages: opsTemplates(), static: opsStatic(),
+		limiter:     ops.NewLimiter(cfg.LoginFailures, cfg.LoginWindow),
+		addrLimiter: ops.NewLimiter(6*cfg.LoginFailures, cfg.LoginWindow)}
 
 	s.handle("GET /api/v1/ops/waitroom", o.api(o.getWaitRoom))
 	s.handle("PUT /api/v1/ops/waitroom", o.api(o.putWaitRoom))

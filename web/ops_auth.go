@@ -58,12 +58,12 @@ func clientKey(r *http.Request) string {
 
 // throttled returns how long the name or the address is locked out.
 func (o *opsServer) throttled(r *http.Request, name string, now time.Time) time.Duration {
-	return max(o.limiter.Allow("name:"+name, now), o.limiter.Allow(clientKey(r), now))
+	return max(o.limiter.Allow("name:"+name, now), o.addrLimiter.Allow(clientKey(r), now))
 }
 
 func (o *opsServer) failed(r *http.Request, name string, now time.Time) {
 	o.limiter.Fail("name:"+name, now)
-	o.limiter.Fail(clientKey(r), now)
+	o.addrLimiter.Fail(clientKey(r), now)
 }
 
 func rateLimited(wait time.Duration) error {
@@ -162,10 +162,6 @@ func (o *opsServer) api(h func(w http.ResponseWriter, r *http.Request, a opsActo
 				// calls (with the CSRF header) get no browser prompt.
 				w.Header().Set("WWW-Authenticate", `Basic realm="vaxbook ops", charset="UTF-8"`)
 			}
-			if vaxbook.ErrorCode(err) == vaxbook.CodeRateLimited {
-				writeProblem(w, r, o.s.log, err)
-				return
-			}
 			writeProblem(w, r, o.s.log, err)
 			return
 		}
@@ -198,6 +194,9 @@ func (o *opsServer) page(h func(w http.ResponseWriter, r *http.Request, a opsAct
 			}
 			o.errorPage(w, r, err)
 			return
+		}
+		if r.Method != http.MethodGet {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		if r.Method != http.MethodGet && !csrfOK(r, sess) {
 			o.errorPage(w, r, vaxbook.Errorf(vaxbook.CodeCSRF, "The form is missing its security token, or it is stale."))

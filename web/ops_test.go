@@ -293,12 +293,17 @@ func TestOpsLoginLockout(t *testing.T) {
 		}
 	}
 	// Locked out now, even with the right password, on the form and on
-	// the API, for this name and from this address.
+	// the API.
 	if resp := op.login(opsUser, opsPass); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("after 5 failures: %d", resp.StatusCode)
 	}
 	st, err := basicClient(t, n.URL(), opsUser, opsPass).api("GET", "/api/v1/ops/waitroom", nil, nil)
 	wantCode(t, "basic while locked out", st, err, 429, "rate_limited")
+	// An address trying many names is locked out too (30 failures).
+	for i := range 25 {
+		st, err = basicClient(t, n.URL(), "guess"+itoa(int64(i)), "x").api("GET", "/api/v1/ops/waitroom", nil, nil)
+		wantCode(t, "guessing names", st, err, 401, "auth_failed")
+	}
 	st, err = basicClient(t, n.URL(), "bob", "x").api("GET", "/api/v1/ops/waitroom", nil, nil)
 	wantCode(t, "another name from the locked-out address", st, err, 429, "rate_limited")
 	// The lockout ends with its window (15 minutes by the server clock).

@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -490,9 +489,3 @@ func (b *Board) Next(ctx context.Context, seq uint64) (frame []byte, next uint64
 		}
 	}
 }
-
-// Done is closed when the board is closed.
-func (b *Board) Done() <-chan struct{} { return b.done }
-
-// String describes the board for logs.
-func (b *Board) String() string { return fmt.Sprintf("ops board %s", b.cfg.Node) }

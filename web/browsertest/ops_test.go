@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
 	"vaxbook"
@@ -126,6 +127,18 @@ func TestOperatorChangesOutflow(t *testing.T) {
 	if s, err := n.WaitRoom.State(context.Background(), n.Clock.Now()); err != nil || s.Settings.Mode != vaxbook.ModeFixed || s.Settings.RatePerS != 7 {
 		t.Fatalf("settings: %v %+v", err, s.Settings)
 	}
+
+	// 200 % zoom of a 1280×900 window: a 640 px wide layout at scale 2.
+	tab.Do("zoom to 200%", chromedp.EmulateViewport(640, 450, chromedp.EmulateScale(2)))
+	if w := harness.Eval[[]int](tab, "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"); w[0] > w[1] {
+		t.Errorf("at 200%% zoom the dashboard scrolls sideways: %d > %d", w[0], w[1])
+	}
+	tab.Do("zoom back", chromedp.EmulateViewport(harness.Desktop.Width, harness.Desktop.Height))
+
+	if st := tab.Go("/ops/no-such-page"); st != 404 {
+		t.Errorf("unknown ops page: %d", st)
+	}
+	tab.Check("not-found", "h1", "main a[href='/ops/']")
 
 	tab.Go("/ops/?lang=en")
 	tab.Check("dashboard-en", "h1", "#chart-flow", "#waitroom-form")

@@ -40,16 +40,19 @@ func (s Stage) String() string {
 func Stages() []Stage { return []Stage{StageSignIn, StageQueue, StageSearch, StageBooking} }
 
 // StageRule puts requests into a stage: any of Methods (none: every
-// method), a path starting with Prefix and, if set, ending with Suffix.
+// method), a path starting with Prefix (equal to it with Exact) and, if set,
+// ending with Suffix.
 type StageRule struct {
 	Stage   Stage
 	Methods []string
 	Prefix  string
+	Exact   bool
 	Suffix  string
 }
 
 // DefaultStageRules cover the JSON API, the identity callback and the
-// citizen pages' paths.
+// citizen pages (/queue, /book, /book/clinic/{id}, /book/confirm,
+// /bookings/{id}/cancel).
 func DefaultStageRules() []StageRule {
 	writes := []string{http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut}
 	return []StageRule{
@@ -58,15 +61,15 @@ func DefaultStageRules() []StageRule {
 		{Stage: StageQueue, Prefix: "/queue"},
 		{Stage: StageSearch, Methods: []string{http.MethodGet}, Prefix: "/api/v1/clinics"},
 		{Stage: StageSearch, Methods: []string{http.MethodGet}, Prefix: "/clinics"},
-		{Stage: StageSearch, Methods: []string{http.MethodGet}, Prefix: "/search"},
+		{Stage: StageSearch, Methods: []string{http.MethodGet}, Prefix: "/book", Exact: true},
+		{Stage: StageSearch, Methods: []string{http.MethodGet}, Prefix: "/book/clinic/"},
 		{Stage: StageBooking, Methods: writes, Prefix: "/api/v1/bookings"},
-		{Stage: StageBooking, Methods: writes, Prefix: "/book"},
-		{Stage: StageBooking, Methods: writes, Prefix: "/my"},
+		{Stage: StageBooking, Methods: writes, Prefix: "/book"}, // /book/confirm, /bookings/{id}/cancel
 	}
 }
 
 func (r StageRule) match(method, path string) bool {
-	if !strings.HasPrefix(path, r.Prefix) || (r.Suffix != "" && !strings.HasSuffix(path, r.Suffix)) {
+	if !strings.HasPrefix(path, r.Prefix) || (r.Exact && path != r.Prefix) || (r.Suffix != "" && !strings.HasSuffix(path, r.Suffix)) {
 		return false
 	}
 	return len(r.Methods) == 0 || slices.Contains(r.Methods, method)

@@ -109,6 +109,34 @@ func TestEdge(t *testing.T) {
 	}
 }
 
+func TestStageRules(t *testing.T) {
+	e := newEdge()
+	for _, tc := range []struct {
+		method, path string
+		want         Stage
+	}{
+		{"GET", "/auth/naver/callback", StageSignIn},
+		{"GET", "/auth/naver/start", -1},
+		{"POST", "/api/v1/queue", StageQueue},
+		{"GET", "/api/v1/queue/status", StageQueue},
+		{"GET", "/queue", StageQueue},
+		{"GET", "/api/v1/clinics/12/slots", StageSearch},
+		{"GET", "/book", StageSearch},
+		{"GET", "/book/clinic/7", StageSearch},
+		{"GET", "/bookings", -1},
+		{"GET", "/api/v1/bookings/mine", -1},
+		{"POST", "/api/v1/bookings", StageBooking},
+		{"PATCH", "/api/v1/bookings/3", StageBooking},
+		{"POST", "/book/confirm", StageBooking},
+		{"POST", "/bookings/3/cancel", StageBooking},
+		{"GET", "/ops/events", -1},
+	} {
+		if got := e.stageOf(tc.method, tc.path); got != tc.want {
+			t.Errorf("%s %s: stage %v, want %v", tc.method, tc.path, got, tc.want)
+		}
+	}
+}
+
 func TestEdgeBounds(t *testing.T) {
 	m := NewMetrics()
 	h := m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

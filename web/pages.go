@@ -19,6 +19,7 @@ import (
 	"vaxbook"
 	"vaxbook/i18n"
 	"vaxbook/identity"
+	"vaxbook/ops"
 )
 
 // PagesConfig configures the citizen pages.
@@ -412,6 +413,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, v *view, err 
 	if code == vaxbook.CodeRateLimited || code == vaxbook.CodeUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
+	w.Header().Set(ops.CodeHeader, string(code)) // refusals by code on the dashboard and /metrics
 	titleKey := "title.error"
 	switch e.Status {
 	case http.StatusNotFound:

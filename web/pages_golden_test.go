@@ -229,6 +229,9 @@ func TestErrorPageEveryCode(t *testing.T) {
 				rec := httptest.NewRecorder()
 				s.pageError(rec, httptest.NewRequest("GET", "/x", nil), v, vaxbook.Errorf(code, "detail for developers %d", 42))
 				body := rec.Body.String()
+				if got := rec.Header().Get("X-Vaxbook-Code"); got != string(code) {
+					t.Errorf("X-Vaxbook-Code %q, want %q (refusals on pages are counted by it)", got, code)
+				}
 				if rec.Code != statusOf(code) {
 					t.Errorf("status %d, want %d", rec.Code, statusOf(code))
 				}

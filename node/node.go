@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -498,31 +499,23 @@ const demoFile = "demo-seed.json"
 
 func (n *Node) seedDemo(ctx context.Context) (seed.Config, error) {
 	path := filepath.Join(n.cfg.DataDir, demoFile)
+	flags := seed.DefaultConfig()
+	flags.People, flags.Clinics, flags.Seed = n.cfg.DemoPeople, n.cfg.DemoClinics, n.cfg.DemoSeed
 	counts, err := n.Store.Counts(ctx)
 	if err != nil {
 		return seed.Config{}, err
 	}
 	if counts.People > 0 {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return seed.Config{}, fmt.Errorf("the store has people but %s is missing (was it seeded by vaxbook seed? give -demo-people/-demo-seed to match): %w", path, err)
-		}
-		var sc seed.Config
-		if err := json.Unmarshal(b, &sc); err != nil {
-			return seed.Config{}, fmt.Errorf("%s: %w", path, err)
-		}
-		return sc, nil
+		return n.seededAs(ctx, path, flags)
 	}
 	c, err := campaign.Load(n.cfg.Campaign)
 	if err != nil {
 		return seed.Config{}, err
 	}
-	sc := seed.DefaultConfig()
-	sc.People, sc.Clinics, sc.Seed = n.cfg.DemoPeople, n.cfg.DemoClinics, n.cfg.DemoSeed
 	// Seed against the campaign as it will be served, so that slots fall on
 	// the shifted vaccination days.
 	c = campaign.Shift(c, campaign.DemoShift(c, n.cfg.Clock.Now()))
-	gen, err := seed.NewGenerator(sc, c)
+	gen, err := seed.NewGenerator(flags, c)
 	if err != nil {
 		return seed.Config{}, err
 	}
@@ -531,15 +524,52 @@ func (n *Node) seedDemo(ctx context.Context) (seed.Config, error) {
 		return seed.Config{}, err
 	}
 	start := time.Now()
-	n.log.Info("demo: seeding a synthetic country", "people", sc.People, "clinics", sc.Clinics)
+	n.log.Info("demo: seeding a synthetic country", "people", flags.People, "clinics", flags.Clinics)
 	if err := n.Store.Load(ctx, ds); err != nil {
+		// Another node of a cluster may have seeded the shared store first.
+		if again, cerr := n.Store.Counts(ctx); cerr == nil && again.People > 0 {
+			n.log.Info("demo: another node seeded the store first")
+			return n.seededAs(ctx, path, flags)
+		}
 		return seed.Config{}, fmt.Errorf("demo seed: %w", err)
 	}
-	b, _ := json.MarshalIndent(sc, "", "  ")
+	b, _ := json.MarshalIndent(flags, "", "  ")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return seed.Config{}, err
 	}
-	n.log.Info("demo: seeded", "people", sc.People, "took", time.Since(start).Round(time.Millisecond).String())
+	n.log.Info("demo: seeded", "people", flags.People, "took", time.Since(start).Round(time.Millisecond).String())
+	return flags, nil
+}
+
+// seededAs returns the seed configuration of a store that already holds
+// people: the one this data directory recorded when it seeded, or else the
+// -demo-* flags (a cluster node, or a store filled by vaxbook seed). It warns
+// when the built-in providers' people would not be found in the registry.
+func (n *Node) seededAs(ctx context.Context, path string, flags seed.Config) (seed.Config, error) {
+	sc := flags
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &sc); err != nil {
+			return seed.Config{}, fmt.Errorf("%s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return seed.Config{}, err
+	}
+	c, err := campaign.Load(n.cfg.Campaign)
+	if err != nil {
+		return seed.Config{}, err
+	}
+	gen, err := seed.NewGenerator(sc, c)
+	if err != nil {
+		return seed.Config{}, err
+	}
+	for _, id := range []int64{1, int64(sc.People)} {
+		p, err := n.Store.PersonByID(ctx, id)
+		if err != nil || !bytes.Equal(p.CIHash, n.Keys.BlindIndex(gen.Citizen(id).CI)) {
+			n.log.Warn("demo: the store's people do not match the built-in identity providers' (seeded with other -demo-people/-demo-seed or keys?): sign-ins will end in not_in_registry",
+				"person", id, "people", sc.People, "seed", sc.Seed)
+			break
+		}
+	}
 	return sc, nil
 }
 

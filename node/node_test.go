@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -46,5 +47,45 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A second node on a store seeded by another data directory (a cluster
+// node, or a store filled by vaxbook seed) takes the seed configuration from
+// its flags and warns when they do not match the registry.
+func TestDemoOnAStoreSeededElsewhere(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "shared.db")
+	start := func(seed uint64, logw io.Writer) (*Node, error) {
+		return Start(context.Background(), Config{
+			Addr: "127.0.0.1:0", DataDir: t.TempDir(), DB: db, Demo: true, DemoPeople: 1500, DemoClinics: 260, DemoSeed: seed,
+			Log: slog.New(slog.NewTextHandler(logw, nil)), Stdout: io.Discard,
+		})
+	}
+	a, err := start(3, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	a.Wait()
+
+	var logs strings.Builder
+	b, err := start(3, &logs)
+	if err != nil {
+		t.Fatalf("second node: %v", err)
+	}
+	if b.Seed.People != 1500 || b.Seed.Seed != 3 || strings.Contains(logs.String(), "do not match") {
+		t.Fatalf("seed %+v, logs %s", b.Seed, logs.String())
+	}
+	b.Close()
+	b.Wait()
+
+	logs.Reset()
+	c, err := start(4, &logs) // another seed: other people
+	if err != nil {
+		t.Fatalf("third node: %v", err)
+	}
+	defer func() { c.Close(); c.Wait() }()
+	if !strings.Contains(logs.String(), "do not match") {
+		t.Fatalf("no warning for mismatched demo flags; logs: %s", logs.String())
 	}
 }

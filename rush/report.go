@@ -39,6 +39,8 @@ type Report struct {
 	// back after the claim deadline (a sign of an overloaded simulator).
 	NoShows  int64          `json:"no_shows"`
 	Outcomes map[string]int `json:"outcomes"`
+	// Unfinished counts people still under way at the end, by state.
+	Unfinished map[string]int `json:"unfinished,omitempty"`
 
 	// CanBook are the people who meant to book (of the day's cohort, first
 	// device, not leaving on purpose); Booked of them did.
@@ -124,6 +126,12 @@ func (s *sim) report(sm samples, end time.Time, timedOut bool) *Report {
 			continue
 		}
 		r.Outcomes[names[u.outcome]]++
+		if u.outcome == oNone {
+			if r.Unfinished == nil {
+				r.Unfinished = map[string]int{}
+			}
+			r.Unfinished[stateNames[u.state]]++
+		}
 		if u.flags&(fSecondDevice|fWrongDay|fAbandonQueue|fAbandonAdmitted) != 0 {
 			if u.booked >= 0 {
 				r.journey = append(r.journey, float64(u.booked-u.arrive)/60000)
@@ -252,6 +260,14 @@ func (r *Report) Summary(w io.Writer) {
 	}
 	sort.Strings(outs)
 	p("  outcomes: %s", strings.Join(outs, ", "))
+	if len(r.Unfinished) > 0 {
+		var un []string
+		for k, v := range r.Unfinished {
+			un = append(un, fmt.Sprintf("%s %d", k, v))
+		}
+		sort.Strings(un)
+		p("  still under way at the end: %s", strings.Join(un, ", "))
+	}
 	p("  %-9s %9s %9s %9s %9s %9s", "step", "count", "p50 ms", "p90 ms", "p99 ms", "max ms")
 	for i := range r.steps {
 		l := r.steps[i]

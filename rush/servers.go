@@ -49,7 +49,9 @@ var PostgresSettings = map[string]string{
 }
 
 // StartPostgres initialises a cluster in a new directory under dir (the
-// system temp dir if empty) and starts it on a free port.
+// system temp dir if empty) and starts it on a free port. Run as root, the
+// server runs as the postgres user, and dir is then ignored for the system
+// temp dir (the postgres user must be able to reach its directory).
 func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 	initdb, err := pgBinary("initdb")
 	if err != nil {
@@ -62,6 +64,9 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 	cred, err := pgUser()
 	if err != nil {
 		return nil, err
+	}
+	if cred != nil {
+		dir = ""
 	}
 	root, err := os.MkdirTemp(dir, "vaxbook-rush-pg-")
 	if err != nil {

@@ -21,6 +21,8 @@ import (
 	"vaxbook/seed"
 )
 
+var stateNames = [...]string{"arrive", "login", "me", "probe", "join", "poll", "search", "slots", "book", "dup", "replay_pass", "confirm", "later", "done"}
+
 // Steps of a person's journey, for latencies and refusals.
 const (
 	stepLanding = iota
@@ -1118,7 +1120,7 @@ func (s *sim) confirm(uid int32) {
 		s.violation("acknowledged booking not shown", fmt.Sprintf("person %d booking %d slot %d %s: %.200s", u.person, u.b1, u.s1, want, a.body))
 	}
 	if u.phase == 0 && u.flags&(fChange|fCancel) != 0 {
-		d := time.Duration(-math.Log(1-s.rand(uid)) * float64(s.cfg.Later))
+		d := time.Duration(min(-math.Log(1-s.rand(uid)), 3) * float64(s.cfg.Later))
 		s.next(uid, sLater, laneQueue, d)
 		return
 	}

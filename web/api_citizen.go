@@ -307,13 +307,17 @@ func confirmationJSON(c booking.Confirmation, loc *time.Location) confirmationBo
 	return confirmationBody{Bookings: bookingViews(c.Bookings, loc), Replayed: c.Replayed}
 }
 
-func (s *Server) postBooking(w http.ResponseWriter, r *http.Request) {
+// readSlot reads the {"slot_id": …} body of a book or change.
+func readSlot(w http.ResponseWriter, r *http.Request) (int64, error) {
 	var b slotBody
 	if err := decodeBody(w, r, &b); err != nil {
-		writeProblem(w, r, s.log, err)
-		return
+		return 0, err
 	}
-	slot, err := b.slot()
+	return b.slot()
+}
+
+func (s *Server) postBooking(w http.ResponseWriter, r *http.Request) {
+	slot, err := readSlot(w, r)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -329,12 +333,7 @@ func (s *Server) patchBooking(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	var b slotBody
-	if err := decodeBody(w, r, &b); err != nil {
-		writeProblem(w, r, s.log, err)
-		return
-	}
-	slot, err := b.slot()
+	slot, err := readSlot(w, r)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return

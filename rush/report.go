@@ -305,13 +305,16 @@ func (r *Report) Summary(w io.Writer) {
 		for _, v := range r.Violations() {
 			p("    %s", v)
 		}
-		for _, e := range r.SimExamples {
-			p("    e.g. %s", e)
-		}
+		ex := r.SimExamples
 		if r.Audit != nil {
-			for _, e := range r.Audit.Examples {
-				p("    e.g. %s", e)
+			ex = append(ex, r.Audit.Examples...)
+		}
+		for i, e := range ex {
+			if i == 10 {
+				p("    … %d more examples in report.json", len(ex)-10)
+				break
 			}
+			p("    e.g. %s", e)
 		}
 	}
 }

@@ -129,7 +129,8 @@ type session struct {
 	cands  []int64 // slot ids to try, best first
 	clinic int64
 	node   int
-	writes int // idempotency keys used
+	wrote  string // the node that answered the last write
+	writes int    // idempotency keys used
 	idem   string
 }
 
@@ -934,6 +935,7 @@ func (s *sim) book(uid int32) {
 		k = call{method: "DELETE", url: fmt.Sprintf("%s/api/v1/bookings/%d", s.base(), u.b1)}
 	}
 	k.csrf, k.pass, k.idem = u.sess.csrf, u.sess.pass, u.sess.idem
+	u.sess.wrote = k.url
 	a, _, t1, err := s.send(uid, step, k)
 	if err != nil {
 		s.retry(uid, laneBooking, 0) // same key: a retry gets the first answer
@@ -985,6 +987,13 @@ func (s *sim) book(uid int32) {
 	}
 	s.refusal(uid, step, a.code, false)
 	s.finish(uid, oFailed)
+}
+
+// sameNode reports whether two request URLs go to the same node.
+func sameNode(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.Host == ub.Host
 }
 
 func slotBody(slot int64) []byte { return []byte(`{"slot_id":` + strconv.FormatInt(slot, 10) + `}`) }
@@ -1044,7 +1053,14 @@ func (s *sim) dup(uid int32) {
 			s.retry(uid, laneBooking, a.retryMS)
 			return
 		}
-		s.refusal(uid, stepReplay, a.code, false)
+		if a.code == string(vaxbook.CodePassInvalid) && !sameNode(k.url, u.sess.wrote) {
+			// Behind a load balancer a retry may land on another node:
+			// it must still get the first answer (Idempotency-Key).
+			s.ref.add(stepNames[stepReplay], a.code+"_other_node", false)
+			s.violation("idempotent retry on another node not replayed", fmt.Sprintf("person %d", u.person))
+		} else {
+			s.refusal(uid, stepReplay, a.code, false)
+		}
 	} else {
 		var c confirmation
 		if err := json.Unmarshal(a.body, &c); err != nil || !c.Replayed || len(c.Bookings) == 0 || c.Bookings[0].ID != u.b1 {

@@ -93,7 +93,7 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxActive := fs.Int64("max-active", 50_000, "-embedded/-cluster: people admitted and not finished at most")
 	idp := fs.String("idp-emulation", "", "-embedded/-cluster: dev providers' behaviour, e.g. \"naver=capacity=300,median=200ms\"")
 	committers := fs.Int("committers", 0, "-embedded/-cluster: booking batches in flight (0: the node's default)")
-	out := fs.String("out", "rush-report", "directory for report.json and the plots (\"\": none)")
+	out := fs.String("out", "rush-out", "directory for report.json and the plots (\"\": none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and simulator when in process)")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (on a terminal), on, off")
 	logLevel := fs.String("log-level", "warn", "nodes' and simulator's log level (logs go to <out>/rush.log)")

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRushUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{"no target", []string{"-people", "10"}, nil, "give exactly one target"},
+		{"two targets", []string{"-embedded", "-cluster", "3"}, nil, "give exactly one target"},
+		{"bad profile", []string{"-embedded", "-profile", "sometimes"}, nil, "profile must be"},
+		{"bad share", []string{"-embedded", "-wrong-day", "2"}, nil, "wrong-day must be a share"},
+		{"target without db", []string{"-target", "http://127.0.0.1:1"}, nil, "-target needs -db"},
+		{"target without seed", []string{"-target", "http://127.0.0.1:1", "-db", "x.db"}, nil, "-target needs the country's seed"},
+		{"bad rate mode", []string{"-embedded", "-rate-mode", "paused"}, nil, "-rate-mode must be auto or fixed"},
+		{"bad progress", []string{"-embedded", "-progress", "sometimes"}, nil, "-progress must be"},
+		{"env twin", []string{"-embedded"}, map[string]string{"VAXBOOK_PEOPLE": "0"}, "people must be at least 1"},
+		{"stray argument", []string{"-embedded", "extra"}, nil, `unexpected argument "extra"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var out, errOut bytes.Buffer
+			args := append([]string{"rush", "-out", ""}, tc.args...)
+			if code := run(context.Background(), args, &out, &errOut); code != 2 {
+				t.Fatalf("exit %d, want 2; stderr %s", code, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), tc.wantErr) {
+				t.Fatalf("stderr %q, want %q", errOut.String(), tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestRushEmbeddedSmall runs the whole command on a small country: flags
+// reach the simulator, the audit passes, the report and plots are written.
+func TestRushEmbeddedSmall(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "report")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"rush", "-embedded", "-people", "300", "-clinics", "300", "-think", "0",
+		"-lead", "3s", "-later", "1s", "-patience", "2s", "-rate", "300", "-timeout", "5m", "-progress", "off", "-out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "OK: no violation") {
+		t.Fatalf("summary:\n%s", stdout.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		People int  `json:"people"`
+		OK     bool `json:"ok"`
+		Audit  struct {
+			Acknowledged int `json:"acknowledged"`
+		} `json:"audit"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || !r.OK || r.People != 300 || r.Audit.Acknowledged == 0 {
+		t.Fatalf("report: %v %+v", err, r)
+	}
+	for _, f := range []string{"waiting.png", "rates.png", "latency.png", "lights.png", "journey_cdf.png", "rush.log"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

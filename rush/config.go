@@ -101,6 +101,10 @@ type Config struct {
 	MaxWait time.Duration
 	// Seed makes the people's choices reproducible.
 	Seed uint64
+	// Skip passes over the day's first Skip eligible people (and as many
+	// wrong-day ones): a second rush on a target whose first people have
+	// booked (and hold their device locks) takes new people.
+	Skip int
 	Mix  Mix
 	// Out is the directory for report.json and the plots ("": none).
 	Out string
@@ -176,6 +180,8 @@ func (c Config) Validate() error {
 		return vaxbook.InvalidParam("think", "think must be between 0 and 100, not %v", c.Think)
 	case c.Workers < 3 || c.Workers > 100_000:
 		return vaxbook.InvalidParam("workers", "workers must be between 3 and 100000, not %d", c.Workers)
+	case c.Skip < 0:
+		return vaxbook.InvalidParam("skip", "skip must not be negative")
 	case c.Timeout <= 0 || c.RequestTimeout <= 0 || c.Patience <= 0 || c.Later <= 0 || c.MaxWait < 0:
 		return vaxbook.InvalidParam("timeout", "timeouts, patience and later must be positive")
 	}

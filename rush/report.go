@@ -146,7 +146,9 @@ func (s *sim) report(sm samples, end time.Time, timedOut bool) *Report {
 			r.journey = append(r.journey, float64(u.booked-u.arrive)/60000)
 		}
 	}
-	openMS := float64(s.openNS) / 1e6
+	// Minutes count from the opening, or from the start of the simulation
+	// when the rush joined a day that was already open.
+	openMS := float64(max(s.openNS, 0)) / 1e6
 	r.MinutesToAllBooked = -1
 	if r.Booked == r.CanBook && last >= 0 {
 		r.MinutesToAllBooked = round3((float64(last) - openMS) / 60000)
@@ -244,6 +246,9 @@ func (r *Report) write(dir string) error {
 func (r *Report) Summary(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("vaxbook rush — %s, %d node(s), profile %s", r.Target, r.Nodes, r.Profile)
+	if r.LeadS < 0 {
+		p("  (the day had opened %.0f min before the rush: the minutes below count from the rush's start)", -r.LeadS/60)
+	}
 	p("  %d people (%d devices), window %s opening %s, mix: %s", r.People, r.Devices, r.Window, r.Opens.Format("2006-01-02 15:04:05 MST"), r.Mix)
 	p("  simulated %s (%d requests, %d transport errors)%s", (time.Duration(r.DurationS * float64(time.Second))).Round(time.Second), r.Requests, r.TransportErrors, map[bool]string{true: " — TIMED OUT", false: ""}[r.TimedOut])
 	if r.MinutesToAllBooked >= 0 {
@@ -292,8 +297,10 @@ func (r *Report) Summary(w io.Writer) {
 		p("    acknowledged bookings %d: missing %d, wrong status %d, cohort mismatch %d; (clinic, cohort) quotas %d, over %d",
 			a.Acknowledged, a.Missing, a.WrongStatus, a.CohortMismatch, a.ClinicCohorts, a.ClinicCohortOver)
 		p("    tickets %d, FIFO inversions %d (of %d compared)", a.Tickets, a.FIFOInversions, a.FIFOChecked)
-		if a.PrequeueDrawn {
+		if a.PrequeueDrawn && a.ChiDOF > 0 {
 			p("    pre-queue %d drawn (key %s…): χ² %.1f with %d dof, p = %.3f; rank correlation %.4f", a.Prequeue, short(a.ShuffleKey), a.ChiSquare, a.ChiDOF, a.ChiP, a.RankCorrelation)
+		} else if a.PrequeueDrawn {
+			p("    pre-queue of %d: too small for the χ² test", a.Prequeue)
 		} else {
 			p("    no pre-queue draw for this room")
 		}

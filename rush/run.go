@@ -58,7 +58,9 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 	nWrong := int(math.Round(float64(cfg.People) * cfg.Mix.WrongDay))
 	nCohort := cfg.People - nWrong
 	sel := time.Now()
-	pop := SelectPeople(gen, camp, s.win, nCohort, nWrong, int64(t.Seed.People))
+	pop := SelectPeople(gen, camp, s.win, cfg.Skip+nCohort, cfg.Skip+nWrong, int64(t.Seed.People))
+	pop.Cohort = pop.Cohort[min(cfg.Skip, len(pop.Cohort)):]
+	pop.WrongDay = pop.WrongDay[min(cfg.Skip, len(pop.WrongDay)):]
 	log.Info("rush: people chosen", "window", s.win.ID, "cohort", len(pop.Cohort), "wrong_day", len(pop.WrongDay),
 		"scanned", pop.Scanned, "took", time.Since(sel).Round(time.Millisecond).String())
 	if len(pop.Cohort) < nCohort {

@@ -1053,11 +1053,16 @@ func (s *sim) dup(uid int32) {
 			s.retry(uid, laneBooking, a.retryMS)
 			return
 		}
-		if a.code == string(vaxbook.CodePassInvalid) && !sameNode(k.url, u.sess.wrote) {
-			// Behind a load balancer a retry may land on another node:
-			// it must still get the first answer (Idempotency-Key).
-			s.ref.add(stepNames[stepReplay], a.code+"_other_node", false)
-			s.violation("idempotent retry on another node not replayed", fmt.Sprintf("person %d", u.person))
+		if a.code == string(vaxbook.CodePassInvalid) {
+			// The retry of a write that succeeded must get its first answer
+			// (Idempotency-Key) wherever it lands; behind a load balancer it
+			// often lands on another node than the write.
+			where := "the same address"
+			if !sameNode(k.url, u.sess.wrote) {
+				where = "another node"
+			}
+			s.ref.add(stepNames[stepReplay], a.code, false)
+			s.violation("idempotent retry refused instead of replayed", fmt.Sprintf("person %d, retry sent to %s", u.person, where))
 		} else {
 			s.refusal(uid, stepReplay, a.code, false)
 		}

@@ -66,6 +66,7 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", 30*time.Second, "bound on one request")
 	fs.DurationVar(&cfg.MaxWait, "max-wait", 35*time.Minute, "-target: how long to wait for a rotation day to open")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the people's choices")
+	fs.IntVar(&cfg.Skip, "skip", 0, "pass over the day's first N people (to rush again on a target whose first people have booked)")
 	fs.Float64Var(&m.SecondDevice, "second-device", m.SecondDevice, "share who start again on a second device")
 	fs.Float64Var(&m.WrongDay, "wrong-day", m.WrongDay, "share of people whose day it is not")
 	fs.Float64Var(&m.Early, "early", m.Early, "share arriving before the opening (pre-queue)")

@@ -113,7 +113,7 @@ EN=$(metric "$E" BookSQLite bookings/s); EN1=$(metric "$E" BookSQLite batch1-boo
 SS=$(metric "$S" 'Search/sigungu/index' p99-µs); SSB=$(metric "$S" 'Search/sigungu/brute' p99-µs)
 SN=$(metric "$S" 'Search/near-5km/index' p99-µs); SNB=$(metric "$S" 'Search/near-5km/brute' p99-µs)
 WJ=$(metric "$W" '^BenchmarkJoin-' joins/s); RJ=$(metric "$W" 'BenchmarkJoin/redis' joins/s); MJ=$(metric "$W" 'BenchmarkJoin/(embedded|memory)' joins/s)
-MB=$(grep -Eo 'peak RSS \(VmHWM\)[^0-9]*[0-9.]+ ?MiB' "$OUT/memory-booking.txt" 2>/dev/null | grep -Eo '[0-9.]+ ?MiB' | head -1)
+MB=$(grep -Eo 'peak-rss-kib [0-9]+' "$OUT/memory-booking.txt" 2>/dev/null | awk '{ printf "%.0f MiB", $2 / 1024; exit }')
 MW=$(grep -Eo '\+[0-9.]+ MiB' "$OUT/memory-waitroom.txt" 2>/dev/null | head -1)
 
 E_MIN=$(rj rush-embedded .minutes_to_all_booked); E_99=$(rj rush-embedded .minutes_to_99pct_booked)

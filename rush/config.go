@@ -108,6 +108,10 @@ type Config struct {
 	Mix  Mix
 	// Out is the directory for report.json and the plots ("": none).
 	Out string
+	// HeapProfile, if set, receives a heap profile of the process when the
+	// simulation ends (before the audit): in process, it tells the
+	// server's memory from the simulator's.
+	HeapProfile string
 	// Progress receives a progress bar (nil: none).
 	Progress io.Writer
 	// Log receives the simulator's own messages (default: discarded).

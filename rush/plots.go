@@ -19,6 +19,7 @@ const (
 	PlotLatency  = "latency.png"
 	PlotLights   = "lights.png"
 	PlotJourney  = "journey_cdf.png"
+	PlotMemory   = "memory.png"
 	plotW, plotH = 8 * vg.Inch, 4 * vg.Inch
 )
 
@@ -32,7 +33,7 @@ var (
 )
 
 func (r *Report) plots(dir string) error {
-	for _, f := range []func(string) error{r.plotWaiting, r.plotRates, r.plotLatency, r.plotLights, r.plotJourney} {
+	for _, f := range []func(string) error{r.plotWaiting, r.plotRates, r.plotLatency, r.plotLights, r.plotJourney, r.plotMemory} {
 		if err := f(dir); err != nil {
 			return err
 		}
@@ -218,4 +219,25 @@ func (r *Report) plotJourney(dir string) error {
 	}
 	p.Y.Min, p.Y.Max = 0, 1
 	return p.Save(plotW, plotH, filepath.Join(dir, PlotJourney))
+}
+
+func (r *Report) plotMemory(dir string) error {
+	p := newPlot("Memory of the process (server and simulator when in process)", "seconds since the opening", "MiB")
+	for _, s := range []struct {
+		name string
+		c    color.Color
+		v    []int32
+	}{{"resident set", colBlue, r.Series.RSSMiB}, {"Go runtime total", colOrange, r.Series.GoTotalMiB}, {"live Go heap", colGreen, r.Series.GoHeapMiB}} {
+		xy := make(plotter.XYs, 0, len(s.v)+1)
+		for i, v := range s.v {
+			xy = append(xy, plotter.XY{X: r.t(i + 1), Y: float64(v)})
+		}
+		if len(xy) == 0 {
+			xy = append(xy, plotter.XY{})
+		}
+		if err := line(p, s.name, s.c, xy); err != nil {
+			return err
+		}
+	}
+	return p.Save(plotW, plotH, filepath.Join(dir, PlotMemory))
 }

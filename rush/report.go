@@ -66,6 +66,19 @@ type Report struct {
 	// target: server and simulator together); RedisRSS the Redis server's.
 	PeakRSS  int64 `json:"peak_rss_bytes"`
 	RedisRSS int64 `json:"redis_peak_rss_bytes,omitempty"`
+	// Memory during the simulation: PeakRSS counts from its start when
+	// PeakRSSReset (the demo country's seeding excluded); RSSAtStart is the
+	// resident set then. PeakGoHeap is the most live Go heap seen (sampled
+	// each second); the rest of the RSS is SQLite's caches and the runtime.
+	// Simulator*: the simulator's own memory — its devices, heaps and
+	// observations (fixed), and its live sessions and cookies, measured at
+	// the end and scaled to the most sessions live at once.
+	PeakRSSReset          bool  `json:"peak_rss_reset"`
+	RSSAtStart            int64 `json:"rss_at_start_bytes"`
+	PeakGoHeap            int64 `json:"peak_go_heap_bytes"`
+	SimulatorFixedBytes   int64 `json:"simulator_fixed_bytes"`
+	SimulatorSessionBytes int64 `json:"simulator_peak_session_bytes"`
+	PeakSessions          int64 `json:"peak_sessions"`
 
 	Series Series `json:"series"`
 
@@ -93,6 +106,11 @@ type Series struct {
 	Waiting   []int64           `json:"waiting"`
 	InFlight  []int64           `json:"in_flight"`
 	Lights    map[string][]int8 `json:"lights"` // 0 green, 1 yellow, 2 red, -1 unknown
+	// Memory each second (MiB): resident set, live Go heap, all the Go
+	// runtime holds.
+	RSSMiB     []int32 `json:"rss_mib"`
+	GoHeapMiB  []int32 `json:"go_heap_mib"`
+	GoTotalMiB []int32 `json:"go_total_mib"`
 }
 
 func (s *sim) report(sm samples, end time.Time, timedOut bool) *Report {
@@ -104,6 +122,16 @@ func (s *sim) report(sm samples, end time.Time, timedOut bool) *Report {
 		Requests: s.requests.Load(), TransportErrors: s.transports.Load(), NoShows: s.noShows.Load(),
 		Outcomes: map[string]int{}, Steps: map[string]Latency{}, Refusals: s.ref.list(),
 		PeakRSS: peakRSS("self"),
+	}
+	r.PeakRSSReset, r.RSSAtStart, r.PeakSessions = s.peakReset, s.rssBefore, sm.peakSessions
+	for _, h := range sm.heap {
+		r.PeakGoHeap = max(r.PeakGoHeap, int64(h)<<20)
+	}
+	fixed, sess, live := s.simulatorBytes()
+	r.SimulatorFixedBytes = fixed
+	// The mean session (live ones and finished ones), times the most live at once.
+	if n := int64(live) + s.sessCount.Load(); n > 0 {
+		r.SimulatorSessionBytes = (sess + s.sessBytes.Load()) / n * sm.peakSessions
 	}
 	if s.t.Redis != nil {
 		r.RedisRSS = peakRSS(strconv.Itoa(s.t.Redis.PID()))
@@ -171,6 +199,7 @@ func (s *sim) report(sm samples, end time.Time, timedOut bool) *Report {
 		Arrivals: s.arrivals.values(secs), Logins: s.logins.values(secs), Admitted: s.admitted.values(secs),
 		Booked: s.booked.values(secs), Changed: s.changed.values(secs), Cancelled: s.cancelled.values(secs),
 		Polls: s.polls.values(secs), Errors: s.errs.values(secs), Waiting: sm.waiting, InFlight: sm.inFlight, Lights: sm.lights,
+		RSSMiB: sm.rss, GoHeapMiB: sm.heap, GoTotalMiB: sm.goTotal,
 	}
 	for _, w := range sm.waiting {
 		r.PeakWaiting = max(r.PeakWaiting, w)
@@ -257,8 +286,14 @@ func (r *Report) Summary(w io.Writer) {
 		p("  booked %d of the %d who could (99%% mark: %v min)", r.Booked, r.CanBook, r.MinutesTo99Booked)
 	}
 	p("  arrival → confirmed: p50 %.2f min, p90 %.2f min, p99 %.2f min", r.JourneyP50Min, r.JourneyP90Min, r.JourneyP99Min)
-	p("  peak waiting %d, peak admitted %d/s, peak bookings %d/s, mean %.0f/s; peak RSS %.0f MiB%s", r.PeakWaiting, r.PeakAdmittedPerS,
-		r.PeakBookedPerS, r.MeanBookedPerS, float64(r.PeakRSS)/(1<<20), rssNote(r))
+	p("  peak waiting %d, peak admitted %d/s, peak bookings %d/s, mean %.0f/s", r.PeakWaiting, r.PeakAdmittedPerS,
+		r.PeakBookedPerS, r.MeanBookedPerS)
+	since := "the process's life"
+	if r.PeakRSSReset {
+		since = "the simulation"
+	}
+	p("  memory: peak RSS %.0f MiB during %s (%.0f MiB at its start)%s; peak live Go heap %.0f MiB; the simulator's own %.0f MiB (%d sessions live at most)",
+		mib(r.PeakRSS), since, mib(r.RSSAtStart), rssNote(r), mib(r.PeakGoHeap), mib(r.SimulatorFixedBytes+r.SimulatorSessionBytes), r.PeakSessions)
 	var outs []string
 	for k, v := range r.Outcomes {
 		outs = append(outs, fmt.Sprintf("%s %d", k, v))
@@ -332,6 +367,8 @@ func rssNote(r *Report) string {
 	}
 	return ""
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func short(s string) string {
 	if len(s) > 8 {

@@ -108,6 +108,8 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 	log.Info("rush: start", "target", t.Kind, "people", cfg.People, "devices", len(s.users), "profile", cfg.Profile,
 		"opens", s.win.Opens.In(s.loc).Format(time.RFC3339), "in", time.Duration(s.openNS).Round(time.Millisecond).String())
 
+	s.rssBefore = currentRSS()
+	s.peakReset = resetPeakRSS()
 	runCtx, cancel := context.WithTimeout(ctx, time.Until(s.start)+cfg.Timeout)
 	defer cancel()
 	s.ctx = runCtx
@@ -135,6 +137,11 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 	samples := <-mon
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if cfg.HeapProfile != "" {
+		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
+			log.Warn("rush: heap profile", "err", err)
+		}
 	}
 	r := s.report(samples, end, timedOut)
 	log.Info("rush: simulation over; auditing the database", "took", end.Sub(s.start).Round(time.Second).String())
@@ -369,6 +376,13 @@ func (s *sim) monitor(ctx context.Context) <-chan samples {
 				continue
 			}
 			sm.waiting = append(sm.waiting, s.waiting.Load())
+			heap, total := goMemory()
+			sm.rss = append(sm.rss, int32(currentRSS()>>20))
+			sm.heap = append(sm.heap, int32(heap>>20))
+			sm.goTotal = append(sm.goTotal, int32(total>>20))
+			if a := s.activeSessions.Load(); a > sm.peakSessions {
+				sm.peakSessions = a
+			}
 			sm.inFlight = append(sm.inFlight, s.inFlight.Load())
 			lights := s.lightsNow(ctx, &j)
 			for _, p := range s.providers {
@@ -392,6 +406,10 @@ type samples struct {
 	waiting  []int64
 	inFlight []int64
 	lights   map[string][]int8 // provider → per second: 0 green, 1 yellow, 2 red, -1 unknown
+	// Memory each second, MiB: resident set, live Go heap, all the Go
+	// runtime holds; and the most devices with a live session at once.
+	rss, heap, goTotal []int32
+	peakSessions       int64
 }
 
 func (s *sim) bookedCount() int64 {

@@ -92,7 +92,7 @@ func TestRushEmbedded(t *testing.T) {
 			t.Errorf("no %s refusal seen: %v", want, r.Refusals)
 		}
 	}
-	for _, f := range []string{"report.json", PlotWaiting, PlotRates, PlotLatency, PlotLights, PlotJourney} {
+	for _, f := range []string{"report.json", PlotWaiting, PlotRates, PlotLatency, PlotLights, PlotJourney, PlotMemory} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}

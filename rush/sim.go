@@ -173,11 +173,17 @@ type sim struct {
 	requests   atomic.Int64
 	transports atomic.Int64
 	noShows    atomic.Int64
-	finished   chan struct{}
-	finOnce    sync.Once
-	probeSlot  int64
-	providers  []string
-	rr         atomic.Uint64
+	// activeSessions counts devices holding a session (cookies) now.
+	activeSessions atomic.Int64
+	// sessBytes / sessCount: the mean size of a session when its device finished.
+	sessBytes, sessCount atomic.Int64
+	rssBefore            int64 // resident set when the simulation started
+	peakReset            bool  // the kernel's peak RSS was reset then
+	finished             chan struct{}
+	finOnce              sync.Once
+	probeSlot            int64
+	providers            []string
+	rr                   atomic.Uint64
 
 	violMu   sync.Mutex
 	viol     map[string]int64
@@ -248,6 +254,11 @@ func (s *sim) schedule(uid int32, l int, d time.Duration) {
 // finish ends a user.
 func (s *sim) finish(uid int32, outcome uint8) {
 	u := &s.users[uid]
+	if u.sess != nil {
+		s.activeSessions.Add(-1)
+		s.sessBytes.Add(u.sess.bytes())
+		s.sessCount.Add(1)
+	}
 	u.state, u.sess = sDone, nil
 	if u.outcome == oNone || outcome == oBooked {
 		u.outcome = outcome
@@ -371,6 +382,7 @@ func (s *sim) landing(uid int32) {
 	u := &s.users[uid]
 	if u.sess == nil {
 		u.sess = &session{}
+		s.activeSessions.Add(1)
 		s.arrivals.add(s.sec(time.Now()))
 	}
 	a, _, _, err := s.send(uid, stepLanding, call{method: "GET", url: s.base() + "/api/v1/identity/providers"})

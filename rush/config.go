@@ -89,7 +89,7 @@ type Config struct {
 	// Later is the mean delay before a Change or Cancel person comes back.
 	Later time.Duration
 	// Workers bounds the requests in flight (split over the identity,
-	// queue and booking lanes 3:2:3).
+	// queue, poll and booking lanes 3:2:1:2).
 	Workers int
 	// RequestTimeout bounds one HTTP request (default 30 s).
 	RequestTimeout time.Duration
@@ -182,8 +182,8 @@ func (c Config) Validate() error {
 		return vaxbook.InvalidParam("lead", "lead must be between 1s and 30m, not %s", c.Lead)
 	case c.Think < 0 || c.Think > 100:
 		return vaxbook.InvalidParam("think", "think must be between 0 and 100, not %v", c.Think)
-	case c.Workers < 3 || c.Workers > 100_000:
-		return vaxbook.InvalidParam("workers", "workers must be between 3 and 100000, not %d", c.Workers)
+	case c.Workers < 8 || c.Workers > 100_000:
+		return vaxbook.InvalidParam("workers", "workers must be between 8 and 100000, not %d", c.Workers)
 	case c.Skip < 0:
 		return vaxbook.InvalidParam("skip", "skip must not be negative")
 	case c.Timeout <= 0 || c.RequestTimeout <= 0 || c.Patience <= 0 || c.Later <= 0 || c.MaxWait < 0:

@@ -102,7 +102,7 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 		*p = newSeries(seconds)
 	}
 	for i := range s.lanes {
-		s.lanes[i] = newLane([]string{"identity", "queue", "booking"}[i])
+		s.lanes[i] = newLane([]string{"identity", "queue", "poll", "booking"}[i])
 	}
 	s.lanes[laneIdentity].load(entries)
 	log.Info("rush: start", "target", t.Kind, "people", cfg.People, "devices", len(s.users), "profile", cfg.Profile,
@@ -114,8 +114,9 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 	defer cancel()
 	s.ctx = runCtx
 	w := cfg.Workers
-	split := [3]int{max(1, w*3/8), max(1, w*2/8), max(1, w-w*3/8-w*2/8)}
-	laneDone := make(chan struct{}, 3)
+	// Workers: identity 3/8, queue (me, join) 2/8, polls 1/8, booking 2/8.
+	split := [numLanes]int{max(1, w*3/8), max(1, w*2/8), max(1, w/8), max(1, w-w*3/8-w*2/8-w/8)}
+	laneDone := make(chan struct{}, numLanes)
 	for i, l := range s.lanes {
 		go func() {
 			l.run(runCtx, s.start, split[i], s.step)

@@ -90,7 +90,9 @@ const (
 const (
 	laneIdentity = iota
 	laneQueue
+	lanePoll
 	laneBooking
+	numLanes
 )
 
 // user is one device of one person: the state machine's memory. Times are
@@ -159,7 +161,7 @@ type sim struct {
 	skew    time.Duration // server clock − local clock
 	users   []user
 	regions []latLng
-	lanes   [3]*lane
+	lanes   [numLanes]*lane
 	hists   [numSteps]hist
 	journey hist // arrival → confirmed booking
 
@@ -669,14 +671,14 @@ func (s *sim) poll(uid int32) {
 	a, t0, t1, err := s.send(uid, stepPoll, call{method: "GET", url: s.base() + "/api/v1/queue/status"})
 	s.polls.add(s.sec(t1))
 	if err != nil {
-		s.retry(uid, laneQueue, 0)
+		s.retry(uid, lanePoll, 0)
 		return
 	}
 	defer s.c.release(&a)
 	if a.status >= 300 {
 		if transient(a.code) {
 			s.ref.add(stepNames[stepPoll], a.code, true)
-			s.retry(uid, laneQueue, a.retryMS)
+			s.retry(uid, lanePoll, a.retryMS)
 			return
 		}
 		s.refusal(uid, stepPoll, a.code, false)
@@ -708,7 +710,7 @@ func (s *sim) handleQueue(uid int32, q queueAnswer, t0, t1 time.Time) {
 		if u.flags&fRetry != 0 && d > 10*time.Second {
 			d = d / 2 // impatient, but still within the server's pacing order of magnitude
 		}
-		s.schedule(uid, laneQueue, d)
+		s.schedule(uid, lanePoll, d)
 	case vaxbook.QueueAdmitted:
 		if o != nil && o.adm == math.MaxInt32 {
 			o.adm = s.ms(t1)

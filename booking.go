@@ -53,6 +53,12 @@ type Mutation struct {
 	// same key with another hash is refused with CodeIdempotencyReused.
 	IdempotencyKey string
 	RequestHash    string
+	// ReplayOnly asks only for the stored outcome of IdempotencyKey: with
+	// none, the mutation is refused with ErrNoReplay and nothing is written
+	// (not even an idempotency record). Nodes of a cluster use it to answer
+	// a retry whose waiting-room pass the first attempt, on another node,
+	// consumed.
+	ReplayOnly bool
 	// Legs (book, change): one place per dose, in dose order.
 	Legs []Leg
 	// BookingID (change, cancel): one of the person's active bookings of the
@@ -70,6 +76,9 @@ type Leg struct {
 	SlotID  int64
 	Cohorts []int
 }
+
+// ErrNoReplay refuses a ReplayOnly mutation whose key has no stored outcome.
+var ErrNoReplay = &Error{Code: CodeNotFound, Message: "no earlier request with this Idempotency-Key"}
 
 // Outcome is the result of one Mutation.
 //

@@ -2,6 +2,7 @@ package vaxbook
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -62,6 +63,11 @@ type QueueStatus struct {
 	Pass         string        // QueueAdmitted: the signed pass for booking writes
 	PassExpires  time.Time     // QueueAdmitted: when Pass stops being accepted
 }
+
+// ErrPassUsed is wrapped by the CodePassInvalid refusal of a pass that a
+// successful booking write has consumed: the request carrying it may be a
+// retry of that write (see Mutation.ReplayOnly).
+var ErrPassUsed = errors.New("pass used")
 
 // PassClaims are the verified contents of a pass: who may write bookings in
 // which window with it, and until when.

@@ -223,7 +223,7 @@ func (e *Engine) Book(ctx context.Context, p vaxbook.Person, slotID int64, idemK
 	}
 	r := &request{m: vaxbook.Mutation{
 		Kind: vaxbook.MutationBook, PersonID: p.ID, CampaignID: e.c.ID,
-		IdempotencyKey: idemKey, RequestHash: requestHash("book", e.c.ID, slotID),
+		IdempotencyKey: idemKey, RequestHash: Write{Kind: vaxbook.MutationBook, SlotID: slotID}.hash(e.c.ID),
 		Legs: legs, At: now,
 	}, key: slotID}
 	return e.run(ctx, r)
@@ -247,7 +247,7 @@ func (e *Engine) Change(ctx context.Context, p vaxbook.Person, bookingID, slotID
 	}
 	r := &request{m: vaxbook.Mutation{
 		Kind: vaxbook.MutationChange, PersonID: p.ID, CampaignID: e.c.ID,
-		IdempotencyKey: idemKey, RequestHash: requestHash("change", e.c.ID, bookingID, slotID),
+		IdempotencyKey: idemKey, RequestHash: Write{Kind: vaxbook.MutationChange, SlotID: slotID, BookingID: bookingID}.hash(e.c.ID),
 		Legs: legs, BookingID: bookingID, At: now,
 	}, key: slotID}
 	return e.runWithPrev(ctx, r)
@@ -267,10 +267,61 @@ func (e *Engine) Cancel(ctx context.Context, p vaxbook.Person, bookingID int64, 
 	}
 	r := &request{m: vaxbook.Mutation{
 		Kind: vaxbook.MutationCancel, PersonID: p.ID, CampaignID: e.c.ID,
-		IdempotencyKey: idemKey, RequestHash: requestHash("cancel", e.c.ID, bookingID),
+		IdempotencyKey: idemKey, RequestHash: Write{Kind: vaxbook.MutationCancel, BookingID: bookingID}.hash(e.c.ID),
 		BookingID: bookingID, At: now,
 	}}
 	return e.runWithPrev(ctx, r)
+}
+
+// Write names what a booking write asked, for Replay.
+type Write struct {
+	Kind      vaxbook.MutationKind
+	SlotID    int64 // book, change: the dose-1 slot
+	BookingID int64 // change, cancel
+}
+
+// String is a short, stable name of the write ("book 12", "change 3 12",
+// "cancel 3").
+func (w Write) String() string {
+	switch w.Kind {
+	case vaxbook.MutationBook:
+		return fmt.Sprintf("book %d", w.SlotID)
+	case vaxbook.MutationChange:
+		return fmt.Sprintf("change %d %d", w.BookingID, w.SlotID)
+	default:
+		return fmt.Sprintf("%s %d", w.Kind, w.BookingID)
+	}
+}
+
+// hash is the RequestHash of the write in campaign campaignID.
+func (w Write) hash(campaignID string) string {
+	switch w.Kind {
+	case vaxbook.MutationBook:
+		return requestHash("book", campaignID, w.SlotID)
+	case vaxbook.MutationChange:
+		return requestHash("change", campaignID, w.BookingID, w.SlotID)
+	default:
+		return requestHash(string(w.Kind), campaignID, w.BookingID)
+	}
+}
+
+// Replay answers a retry of write w only from the outcome stored under
+// idemKey by an earlier attempt (Confirmation.Replayed); it never writes.
+// Without a stored outcome it returns vaxbook.ErrNoReplay. A node uses it
+// when the retry's waiting-room pass was consumed by the first attempt,
+// which may have run on another node.
+func (e *Engine) Replay(ctx context.Context, p vaxbook.Person, w Write, idemKey string, now time.Time) (Confirmation, error) {
+	if err := e.checkArgs(p, idemKey, now); err != nil {
+		return Confirmation{}, err
+	}
+	if idemKey == "" {
+		return Confirmation{}, vaxbook.ErrNoReplay
+	}
+	r := &request{m: vaxbook.Mutation{
+		Kind: w.Kind, PersonID: p.ID, CampaignID: e.c.ID,
+		IdempotencyKey: idemKey, RequestHash: w.hash(e.c.ID), ReplayOnly: true, At: now,
+	}, key: w.SlotID}
+	return e.run(ctx, r)
 }
 
 // Mine returns the person's bookings of the campaign, active and cancelled,

@@ -380,6 +380,55 @@ func testIdempotentRetry(t *testing.T, kind string) {
 	sameIndex(t, e, store)
 }
 
+// TestReplayOnly: Replay answers from a stored outcome and never writes.
+func TestReplayOnly(t *testing.T) { forKinds(t, testReplayOnly) }
+
+func testReplayOnly(t *testing.T, kind string) {
+	store, k := openCountryOn(t, kind, spec{Clinics: 2, Days: 2, Hours: []int{9, 10}, Cap: 1, People: 50})
+	e := newEngine(t, store, k.c, Config{})
+	ctx := context.Background()
+	p := newPerson(9)
+	now := day9Open.Add(time.Minute)
+	s := k.dose1[0].ID
+	book := Write{Kind: vaxbook.MutationBook, SlotID: s}
+
+	_, err := e.Replay(ctx, p, book, "first", now)
+	if !errors.Is(err, vaxbook.ErrNoReplay) {
+		t.Fatalf("replay before any write: %v, want ErrNoReplay", err)
+	}
+	_, err = e.Replay(ctx, p, book, "", now)
+	if !errors.Is(err, vaxbook.ErrNoReplay) {
+		t.Fatalf("replay without a key: %v, want ErrNoReplay", err)
+	}
+	if bs, err := store.Bookings(ctx, p.ID, k.c.ID); err != nil || len(bs) != 0 {
+		t.Fatalf("a replay wrote: %+v, %v", bs, err)
+	}
+	first := must[Confirmation](t)(e.Book(ctx, p, s, "first", now))
+	again := must[Confirmation](t)(e.Replay(ctx, p, book, "first", now.Add(time.Second)))
+	if !again.Replayed || again.Bookings[0].ID != first.Bookings[0].ID {
+		t.Fatalf("replay: first %+v, again %+v", first, again)
+	}
+	_, err = e.Replay(ctx, p, Write{Kind: vaxbook.MutationBook, SlotID: k.dose1[1].ID}, "first", now)
+	wantCode(t, err, vaxbook.CodeIdempotencyReused)
+	sameIndex(t, e, store)
+	checkInvariants(t, store, k.c.ID)
+}
+
+func TestWriteString(t *testing.T) {
+	for _, tc := range []struct {
+		w    Write
+		want string
+	}{
+		{Write{Kind: vaxbook.MutationBook, SlotID: 12}, "book 12"},
+		{Write{Kind: vaxbook.MutationChange, BookingID: 3, SlotID: 12}, "change 3 12"},
+		{Write{Kind: vaxbook.MutationCancel, BookingID: 3}, "cancel 3"},
+	} {
+		if got := tc.w.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.w, got, tc.want)
+		}
+	}
+}
+
 // TestPooling: during the rotation a person takes only from their cohort's
 // row; once pooled, from any row's remainder.
 func TestPooling(t *testing.T) { forKinds(t, testPooling) }

@@ -373,6 +373,9 @@ func (s *Store) applyOne(m vaxbook.Mutation) vaxbook.Outcome {
 			return o
 		}
 	}
+	if m.ReplayOnly {
+		return vaxbook.Outcome{Err: vaxbook.ErrNoReplay}
+	}
 	var o vaxbook.Outcome
 	_, knownPerson := s.people[m.PersonID]
 	_, knownCampaign := s.campaigns[m.CampaignID]

@@ -301,6 +301,9 @@ func (b *batch) decide(m vaxbook.Mutation) (vaxbook.Outcome, error) {
 			return decodeOutcome(rec.outcome)
 		}
 	}
+	if m.ReplayOnly {
+		return vaxbook.Outcome{Err: vaxbook.ErrNoReplay}, nil
+	}
 	if err := validate(m); err != nil {
 		return vaxbook.Outcome{Err: err}, nil // a malformed mutation is not remembered
 	}

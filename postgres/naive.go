@@ -72,6 +72,9 @@ func (db *DB) naiveOne(ctx context.Context, m vaxbook.Mutation) (out vaxbook.Out
 			return vaxbook.Outcome{}, err
 		}
 	}
+	if m.ReplayOnly {
+		return vaxbook.Outcome{Err: vaxbook.ErrNoReplay}, tx.Commit(ctx)
+	}
 	if err := validate(m); err != nil {
 		return vaxbook.Outcome{Err: err}, tx.Commit(ctx)
 	}

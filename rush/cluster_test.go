@@ -87,7 +87,22 @@ func TestClusterThreeNodes(t *testing.T) {
 	if err != nil || len(slots) < 2 {
 		t.Fatalf("slots on A: %v %v", slots, err)
 	}
-	bookAndCatchUp(t, c, tgt, C, slots[0].ID, "cluster-1")
+	first := bookAndCatchUp(t, c, tgt, C, slots[0].ID, "cluster-1")
+
+	// A retry of that write (same key, spent pass) gets its first answer on
+	// every node, not only on C whose replay cache holds it: the others ask
+	// the store. The same key for another slot is still refused.
+	for _, base := range []string{A, B, C} {
+		c.Base = base
+		conf, st, err := c.Book(slots[0].ID, "cluster-1")
+		if err != nil || st != 200 || !conf.Replayed || len(conf.Bookings) != 2 || conf.Bookings[0].ID != first.ID {
+			t.Fatalf("retry on %s: %d %v %+v, want the first answer (booking %d) replayed", base, st, err, conf, first.ID)
+		}
+	}
+	c.Base = B
+	if _, st, err := c.Book(slots[1].ID, "cluster-1"); st != 422 {
+		t.Fatalf("key reused for another slot on B: %d %v, want 422 idempotency_key_reused", st, err)
+	}
 
 	// The spent pass is refused on every node.
 	for i, base := range []string{A, B} {
@@ -132,7 +147,7 @@ func TestClusterThreeNodes(t *testing.T) {
 // bookAndCatchUp books slot through node base and waits (≤ 1 s after the
 // acknowledgment) until every node's search shows the same remaining
 // places for it as the node that booked.
-func bookAndCatchUp(t *testing.T, c *webtest.Citizen, tgt *Target, base string, slot int64, key string) {
+func bookAndCatchUp(t *testing.T, c *webtest.Citizen, tgt *Target, base string, slot int64, key string) webtest.Booking {
 	t.Helper()
 	c.Base = base
 	conf, st, err := c.Book(slot, key)
@@ -157,6 +172,7 @@ func bookAndCatchUp(t *testing.T, c *webtest.Citizen, tgt *Target, base string, 
 		}
 	}
 	t.Logf("slot %d: every node shows the booking %s after it was acknowledged", slot, time.Since(ack).Round(time.Millisecond))
+	return b
 }
 
 func remaining(t *testing.T, base string, clinic int64, date string, slot int64) int {

@@ -199,6 +199,9 @@ func (b *batch) apply(m *vaxbook.Mutation) vaxbook.Outcome {
 			return o
 		}
 	}
+	if m.ReplayOnly {
+		return vaxbook.Outcome{Err: vaxbook.ErrNoReplay}
+	}
 	if r := validate(m); r != nil {
 		return vaxbook.Outcome{Err: r}
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -301,6 +302,32 @@ func runIdempotency(t *testing.T, open Opener) {
 	t.Run("no key, no idempotency", func(t *testing.T) {
 		mustApply(t, s, BookTwo(13, FirstDose1Slot, t0, 3))
 		refused(t, s, BookTwo(13, FirstDose1Slot, t0, 3), vaxbook.CodeAlreadyBooked)
+	})
+	t.Run("replay only", func(t *testing.T) {
+		only := func(m vaxbook.Mutation) vaxbook.Mutation { m.ReplayOnly = true; return m }
+		o := mustApply(t, s, only(keyed(BookTwo(p, FirstDose1Slot, t2, 0), "k1", "h1")))
+		if !o.Replayed {
+			t.Fatal("replay-only of a stored key not Replayed")
+		}
+		sameBookings(t, o.Bookings, first.Bookings)
+		refused(t, s, only(keyed(BookTwo(p, FirstDose1Slot+1, t2, 0), "k1", "h2")), vaxbook.CodeIdempotencyReused)
+
+		const q = 16
+		snap := takeSnapshot(t, s, q)
+		for _, m := range []vaxbook.Mutation{
+			only(keyed(BookTwo(q, FirstDose1Slot+5, t0, 6), "k5", "h")),
+			only(BookTwo(q, FirstDose1Slot+5, t0, 6)),
+		} {
+			o := apply1(t, s, m)
+			if !errors.Is(o.Err, vaxbook.ErrNoReplay) || o.Replayed {
+				t.Fatalf("replay-only of an unknown key: %+v, want ErrNoReplay", o)
+			}
+		}
+		snap.mustEqual(t, takeSnapshot(t, s, q))
+		// The key was not taken: the real request goes through.
+		if o := mustApply(t, s, keyed(BookTwo(q, FirstDose1Slot+5, t0, 6), "k5", "h")); o.Replayed {
+			t.Fatal("the first real request under the key was marked Replayed")
+		}
 	})
 	t.Run("replay within one batch", func(t *testing.T) {
 		m := keyed(BookTwo(15, FirstDose1Slot+4, t0, 5), "k4", "h")

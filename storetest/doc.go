@@ -55,6 +55,9 @@
 //     key with another hash is refused with CodeIdempotencyReused (Replayed
 //     false) and nothing is stored. Refusals are stored too, except
 //     CodeIdempotencyReused and CodeInvalid. Without a key nothing is stored.
+//   - ReplayOnly: a stored key answers as above; a key with no stored
+//     outcome (or no key) is refused with vaxbook.ErrNoReplay, nothing is
+//     written and the key stays free for a real mutation.
 //   - A refused mutation changes nothing (quota rows, bookings, sequence of
 //     quota changes may or may not advance, see below).
 //

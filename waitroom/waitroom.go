@@ -589,7 +589,7 @@ func passRefusal(rec vaxbook.PassRecord, c vaxbook.PassClaims) error {
 	case rec.State == vaxbook.QueueAdmitted:
 		return vaxbook.Errorf(vaxbook.CodePassInvalid, "the pass is not valid")
 	case rec.Reason == vaxbook.ReasonPassUsed:
-		return vaxbook.Errorf(vaxbook.CodePassInvalid, "the pass has already been used for a booking")
+		return &vaxbook.Error{Code: vaxbook.CodePassInvalid, Message: "the pass has already been used for a booking", Err: vaxbook.ErrPassUsed}
 	case rec.Reason == vaxbook.ReasonLeft:
 		return vaxbook.Errorf(vaxbook.CodePassInvalid, "the pass was given back")
 	default:

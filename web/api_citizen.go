@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"mime"
@@ -225,9 +224,8 @@ type writeResult struct {
 }
 
 // bookingWrite runs one write of the booking stage and answers it as JSON.
-// fingerprint names what the request asks (for the replay cache).
-func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created int, fingerprint string, do func(st stage, now time.Time) (booking.Confirmation, error)) {
-	res, err := s.stageWrite(w, r, created, fingerprint, do)
+func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created int, wr booking.Write, do func(st stage, now time.Time) (booking.Confirmation, error)) {
+	res, err := s.stageWrite(w, r, created, wr, do)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -235,22 +233,17 @@ func (s *Server) bookingWrite(w http.ResponseWriter, r *http.Request, created in
 	writeJSON(w, res.status, res.body)
 }
 
-// stageWrite runs one write of the booking stage: checks, the engine call,
-// the pass's consumption on success (clearing the pass and queue cookies on
-// w). A retry of a finished write whose pass is spent gets the first answer
-// from the replay cache. The JSON API and the pages both write through it.
-func (s *Server) stageWrite(w http.ResponseWriter, r *http.Request, created int, fingerprint string, do func(st stage, now time.Time) (booking.Confirmation, error)) (writeResult, error) {
+// stageWrite runs one write of the booking stage (wr names it): checks, the
+// engine call, the pass's consumption on success (clearing the pass and
+// queue cookies on w). A retry of a finished write whose pass is spent gets
+// the first answer (see replay). The JSON API and the pages both write
+// through it.
+func (s *Server) stageWrite(w http.ResponseWriter, r *http.Request, created int, wr booking.Write, do func(st stage, now time.Time) (booking.Confirmation, error)) (writeResult, error) {
 	now := s.clock.Now()
 	st, err := s.enterStage(r, now)
 	if err != nil {
-		if ans, ok := s.replays.get(r, st.p.ID); ok && isPassRefusal(err) {
-			body, isConf := ans.body.(confirmationBody)
-			switch {
-			case ans.fingerprint != fingerprint:
-				err = vaxbook.Errorf(vaxbook.CodeIdempotencyReused, "this Idempotency-Key was used for a different request")
-			case isConf:
-				return writeResult{status: ans.status, body: body}, nil
-			}
+		if isPassRefusal(err) {
+			return s.replay(r, st, wr, err, now)
 		}
 		return writeResult{}, err
 	}
@@ -280,8 +273,40 @@ func (s *Server) stageWrite(w http.ResponseWriter, r *http.Request, created int,
 		status = http.StatusOK
 	}
 	body := confirmationJSON(conf, s.loc())
-	s.replays.put(st.p.ID, st.idem, fingerprint, status, body)
+	s.replays.put(st.p.ID, st.idem, wr.String(), status, body)
 	return writeResult{status: status, body: body}, nil
+}
+
+// replay answers a write refused for its pass (refusal) when it is the retry
+// of a write that succeeded: from this node's replay cache, or — when the
+// pass was consumed (perhaps on another node of a cluster) and the request
+// carries an Idempotency-Key — from the outcome the store keeps under that
+// key. The store is asked only for a pass that is genuine and bound to this
+// session, so a flood of pass-less requests costs it nothing. Anything else
+// keeps the pass refusal.
+func (s *Server) replay(r *http.Request, st stage, wr booking.Write, refusal error, now time.Time) (writeResult, error) {
+	if ans, ok := s.replays.get(r, st.p.ID); ok {
+		body, isConf := ans.body.(confirmationBody)
+		switch {
+		case ans.fingerprint != wr.String():
+			return writeResult{}, vaxbook.Errorf(vaxbook.CodeIdempotencyReused, "this Idempotency-Key was used for a different request")
+		case isConf:
+			return writeResult{status: ans.status, body: body}, nil
+		}
+	}
+	if st.idem == "" || !errors.Is(refusal, vaxbook.ErrPassUsed) {
+		return writeResult{}, refusal
+	}
+	conf, err := s.engine.Replay(r.Context(), st.p, wr, st.idem, now)
+	switch {
+	case errors.Is(err, vaxbook.ErrNoReplay):
+		return writeResult{}, refusal
+	case err != nil:
+		return writeResult{}, err
+	}
+	body := confirmationJSON(conf, s.loc())
+	s.replays.put(st.p.ID, st.idem, wr.String(), http.StatusOK, body)
+	return writeResult{status: http.StatusOK, body: body}, nil
 }
 
 type confirmationBody struct {
@@ -322,7 +347,7 @@ func (s *Server) postBooking(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.bookingWrite(w, r, http.StatusCreated, fmt.Sprintf("book %d", slot), func(st stage, now time.Time) (booking.Confirmation, error) {
+	s.bookingWrite(w, r, http.StatusCreated, booking.Write{Kind: vaxbook.MutationBook, SlotID: slot}, func(st stage, now time.Time) (booking.Confirmation, error) {
 		return s.engine.Book(r.Context(), st.p, slot, st.idem, now)
 	})
 }
@@ -338,7 +363,7 @@ func (s *Server) patchBooking(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.bookingWrite(w, r, http.StatusOK, fmt.Sprintf("change %d %d", id, slot), func(st stage, now time.Time) (booking.Confirmation, error) {
+	s.bookingWrite(w, r, http.StatusOK, booking.Write{Kind: vaxbook.MutationChange, BookingID: id, SlotID: slot}, func(st stage, now time.Time) (booking.Confirmation, error) {
 		return s.engine.Change(r.Context(), st.p, id, slot, st.idem, now)
 	})
 }
@@ -349,7 +374,7 @@ func (s *Server) deleteBooking(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.bookingWrite(w, r, http.StatusOK, fmt.Sprintf("cancel %d", id), func(st stage, now time.Time) (booking.Confirmation, error) {
+	s.bookingWrite(w, r, http.StatusOK, booking.Write{Kind: vaxbook.MutationCancel, BookingID: id}, func(st stage, now time.Time) (booking.Confirmation, error) {
 		return s.engine.Cancel(r.Context(), st.p, id, st.idem, now)
 	})
 }

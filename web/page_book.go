@@ -475,11 +475,11 @@ func (s *Server) bookSubmit(w http.ResponseWriter, r *http.Request, v *view) err
 	}
 	var res writeResult
 	if change > 0 {
-		res, err = s.stageWrite(w, r, http.StatusOK, fmt.Sprintf("change %d %d", change, slot), func(st stage, now time.Time) (booking.Confirmation, error) {
+		res, err = s.stageWrite(w, r, http.StatusOK, booking.Write{Kind: vaxbook.MutationChange, BookingID: change, SlotID: slot}, func(st stage, now time.Time) (booking.Confirmation, error) {
 			return s.engine.Change(r.Context(), st.p, change, slot, st.idem, now)
 		})
 	} else {
-		res, err = s.stageWrite(w, r, http.StatusCreated, fmt.Sprintf("book %d", slot), func(st stage, now time.Time) (booking.Confirmation, error) {
+		res, err = s.stageWrite(w, r, http.StatusCreated, booking.Write{Kind: vaxbook.MutationBook, SlotID: slot}, func(st stage, now time.Time) (booking.Confirmation, error) {
 			return s.engine.Book(r.Context(), st.p, slot, st.idem, now)
 		})
 	}

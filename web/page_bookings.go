@@ -177,7 +177,7 @@ func (s *Server) cancelSubmit(w http.ResponseWriter, r *http.Request, v *view) e
 		return vaxbook.Errorf(vaxbook.CodeTooLarge, "the form is too large")
 	}
 	r.Header.Set(headerIdempotency, r.PostForm.Get("idem"))
-	res, err := s.stageWrite(w, r, http.StatusOK, fmt.Sprintf("cancel %d", id), func(st stage, now time.Time) (booking.Confirmation, error) {
+	res, err := s.stageWrite(w, r, http.StatusOK, booking.Write{Kind: vaxbook.MutationCancel, BookingID: id}, func(st stage, now time.Time) (booking.Confirmation, error) {
 		return s.engine.Cancel(r.Context(), st.p, id, st.idem, now)
 	})
 	if err != nil {

@@ -8,11 +8,11 @@ import (
 
 // replayCache remembers this node's answers to successful booking writes by
 // (person, Idempotency-Key) for a while. The store makes writes idempotent;
-// this cache covers the one case the store cannot see: a retry that arrives
-// after the waiting-room pass was consumed by the first attempt, which the
-// pass check would otherwise refuse before the store is asked. (A retry
-// that lands on another node of a cluster gets pass_invalid and finds its
-// booking with GET /api/v1/bookings/mine.)
+// this cache answers, without asking it, the retry that arrives after the
+// waiting-room pass was consumed by the first attempt, which the pass check
+// would otherwise refuse before the store is asked. A retry that lands on
+// another node of a cluster misses this cache and is answered from the
+// store (Server.replay, booking.Engine.Replay).
 type replayCache struct {
 	mu    sync.Mutex
 	ttl   time.Duration

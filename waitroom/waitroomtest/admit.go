@@ -1,6 +1,7 @@
 package waitroomtest
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"sync"
@@ -106,6 +107,9 @@ func testPassRefusals(t *testing.T, newBackend Factory) {
 	} {
 		_, err := s.VerifyPass(e.ctx, tc.pass, tc.session, tc.person, tc.at)
 		wantCode(t, err, tc.code, tc.name)
+		if errors.Is(err, vaxbook.ErrPassUsed) {
+			t.Fatalf("%s: refusal wraps ErrPassUsed", tc.name)
+		}
 	}
 	// Used once, then refused as a replay.
 	c1, err := s.VerifyPass(e.ctx, pass[1], session(1), 1, now)
@@ -117,6 +121,9 @@ func testPassRefusals(t *testing.T, newBackend Factory) {
 	}
 	_, err = s.VerifyPass(e.ctx, pass[1], session(1), 1, now)
 	wantCode(t, err, vaxbook.CodePassInvalid, "verify a used pass")
+	if !errors.Is(err, vaxbook.ErrPassUsed) {
+		t.Fatalf("a used pass's refusal %v does not wrap ErrPassUsed (a retry of its write could not be replayed)", err)
+	}
 	wantCode(t, s.MarkPassUsed(e.ctx, c1, now), vaxbook.CodePassInvalid, "use a pass twice")
 	if st := e.status(s, tk[1], 1); st.State != vaxbook.QueueExpired || st.Reason != vaxbook.ReasonPassUsed || st.Pass != "" {
 		t.Fatalf("status after use: %+v", st)

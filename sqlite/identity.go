@@ -11,11 +11,15 @@ import (
 	"vaxbook"
 )
 
-// CreateSession implements vaxbook.SessionStore.
+// CreateSession implements vaxbook.SessionStore. Sign-ins share
+// transactions (group commit, see writeGroup).
 func (db *DB) CreateSession(ctx context.Context, s vaxbook.Session) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO session (id, person_id, operator, provider, device_id, csrf_token, created_at, last_seen)
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO session (id, person_id, operator, provider, device_id, csrf_token, created_at, last_seen)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, s.PersonID, s.Operator, s.Provider, s.DeviceID, s.CSRFToken,
-		micros(s.CreatedAt), micros(s.LastSeen))
+			micros(s.CreatedAt), micros(s.LastSeen))
+		return err
+	})
 	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
 		return vaxbook.Errorf(vaxbook.CodeConflict, "session id already exists")
 	}
@@ -37,11 +41,19 @@ func (db *DB) Session(ctx context.Context, id string) (vaxbook.Session, error) {
 
 // TouchSession implements vaxbook.SessionStore.
 func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE session SET last_seen = ? WHERE id = ?`, micros(at), id)
+	var n int64
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE session SET last_seen = ? WHERE id = ?`, micros(at), id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return internal("touch session", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return vaxbook.Errorf(vaxbook.CodeNotSignedIn, "not signed in")
 	}
 	return nil
@@ -49,8 +61,10 @@ func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
 
 // DeleteSession implements vaxbook.SessionStore.
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM session WHERE id = ?`, id)
-	return internal("delete session", err)
+	return internal("delete session", db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM session WHERE id = ?`, id)
+		return err
+	}))
 }
 
 // DeleteSessionsBefore implements vaxbook.SessionStore.
@@ -73,14 +87,14 @@ func scanLock(row interface{ Scan(...any) error }, l *vaxbook.DeviceLock) error 
 // AcquireDeviceLock implements vaxbook.DeviceLockStore. Writes are
 // serialised on the writer connection, so the read and the write are one
 // atomic step.
+//
+// Every booking write checks the lock its sign-in took, so the common case —
+// a live lock is already held — is answered from a read connection without
+// queueing behind the booking engine's batches on the one writer; only an
+// absent or expired lock takes the writer.
 func (db *DB) AcquireDeviceLock(ctx context.Context, l vaxbook.DeviceLock, now time.Time) (vaxbook.DeviceLock, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return l, internal("acquire device lock", err)
-	}
-	defer tx.Rollback()
 	held := vaxbook.DeviceLock{PersonID: l.PersonID, CampaignID: l.CampaignID, WindowID: l.WindowID}
-	err = scanLock(tx.QueryRowContext(ctx, `SELECT device_hash, provider, locked_at, expires FROM device_lock
+	err := scanLock(db.r.QueryRowContext(ctx, `SELECT device_hash, provider, locked_at, expires FROM device_lock
 		WHERE person_id = ? AND campaign_id = ? AND window_id = ?`, l.PersonID, l.CampaignID, l.WindowID), &held)
 	switch {
 	case err == nil && held.Expires.After(now):
@@ -88,15 +102,26 @@ func (db *DB) AcquireDeviceLock(ctx context.Context, l vaxbook.DeviceLock, now t
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return l, internal("acquire device lock", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO device_lock
+	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// Again inside the write: another sign-in may have taken it since.
+		err := scanLock(tx.QueryRowContext(ctx, `SELECT device_hash, provider, locked_at, expires FROM device_lock
+		WHERE person_id = ? AND campaign_id = ? AND window_id = ?`, l.PersonID, l.CampaignID, l.WindowID), &held)
+		switch {
+		case err == nil && held.Expires.After(now):
+			return nil
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		held = l
+		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO device_lock
 		(person_id, campaign_id, window_id, device_hash, provider, locked_at, expires) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		l.PersonID, l.CampaignID, l.WindowID, l.DeviceHash, l.Provider, micros(l.LockedAt), micros(l.Expires)); err != nil {
+			l.PersonID, l.CampaignID, l.WindowID, l.DeviceHash, l.Provider, micros(l.LockedAt), micros(l.Expires))
+		return err
+	})
+	if err != nil {
 		return l, internal("acquire device lock", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return l, internal("acquire device lock", err)
-	}
-	return l, nil
+	return held, nil
 }
 
 // DeviceLock implements vaxbook.DeviceLockStore.
@@ -112,12 +137,20 @@ func (db *DB) DeviceLock(ctx context.Context, personID int64, campaignID, window
 
 // ReleaseDeviceLock implements vaxbook.DeviceLockStore.
 func (db *DB) ReleaseDeviceLock(ctx context.Context, personID int64, campaignID, windowID string) error {
-	res, err := db.w.ExecContext(ctx, `DELETE FROM device_lock WHERE person_id = ? AND campaign_id = ? AND window_id = ?`,
-		personID, campaignID, windowID)
+	var n int64
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM device_lock WHERE person_id = ? AND campaign_id = ? AND window_id = ?`,
+			personID, campaignID, windowID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return internal("release device lock", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return vaxbook.Errorf(vaxbook.CodeNotFound, "no device lock")
 	}
 	return nil
@@ -125,9 +158,11 @@ func (db *DB) ReleaseDeviceLock(ctx context.Context, personID int64, campaignID,
 
 // Audit implements vaxbook.AuditLog.
 func (db *DB) Audit(ctx context.Context, e vaxbook.AuditEntry) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
-		micros(e.At), e.Actor, e.Action, e.Target, e.Detail)
-	return internal("audit", err)
+	return internal("audit", db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+			micros(e.At), e.Actor, e.Action, e.Target, e.Detail)
+		return err
+	}))
 }
 
 // AuditEntries implements vaxbook.AuditLog.

@@ -7,7 +7,8 @@
 // connections and see the last committed state (WAL snapshots) without
 // blocking the writer. The booking engine batches many bookings into one
 // Apply (group commit), so one fsync is shared by the whole batch; this is
-// what makes synchronous=FULL cheap.
+// what makes synchronous=FULL cheap. The small writes of sign-ins (sessions,
+// device locks, audit entries) share transactions the same way (writeGroup).
 //
 // The schema is in migrations/*.sql, embedded and applied by Open.
 package sqlite
@@ -69,6 +70,8 @@ type DB struct {
 	cacheKiB int
 	// quotaLogKeep and quotaLogPruneEvery size the quota change log.
 	quotaLogKeep, quotaLogPruneEvery int64
+	// group shares transactions among the small writes of sign-ins.
+	group writeGroup
 	// sqlText caches the text of multi-row statements by name and size.
 	sqlText sync.Map
 	once    sync.Once

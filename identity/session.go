@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"vaxbook"
+	"vaxbook/internal/cookie"
 )
 
 // CSRF token transport: a hidden form field for HTML forms, a header for
@@ -42,11 +43,11 @@ func validDeviceID(s string) bool {
 // DeviceID returns the request's device id (cookie vb_device), or "" if it
 // has none.
 func (s *Service) DeviceID(r *http.Request) string {
-	c, err := r.Cookie(DeviceCookie)
-	if err != nil || !validDeviceID(c.Value) {
+	v, ok := cookie.Value(r, DeviceCookie)
+	if !ok || !validDeviceID(v) {
 		return ""
 	}
-	return c.Value
+	return v
 }
 
 // EnsureDevice returns the request's device id, giving the browser a new
@@ -85,11 +86,11 @@ func (s *Service) startSession(w http.ResponseWriter, r *http.Request, sess vaxb
 // session is deleted).
 func (s *Service) Current(r *http.Request, now time.Time) (vaxbook.Session, vaxbook.Person, error) {
 	ctx := r.Context()
-	c, err := r.Cookie(SessionCookie)
-	if err != nil || c.Value == "" {
+	sid, _ := cookie.Value(r, SessionCookie)
+	if sid == "" {
 		return vaxbook.Session{}, vaxbook.Person{}, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please sign in.")
 	}
-	sess, err := s.cfg.Store.Session(ctx, c.Value)
+	sess, err := s.cfg.Store.Session(ctx, sid)
 	if err != nil {
 		if code := vaxbook.ErrorCode(err); code == vaxbook.CodeNotSignedIn || code == vaxbook.CodeNotFound {
 			return vaxbook.Session{}, vaxbook.Person{}, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please sign in.")

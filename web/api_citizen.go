@@ -15,6 +15,7 @@ import (
 	"vaxbook/booking"
 	"vaxbook/campaign"
 	"vaxbook/identity"
+	"vaxbook/internal/cookie"
 	"vaxbook/waitroom"
 )
 
@@ -125,9 +126,7 @@ func (s *Server) enterStage(r *http.Request, now time.Time) (stage, error) {
 	}
 	pass := r.Header.Get(headerPass)
 	if pass == "" {
-		if ck, err := r.Cookie(passCookie); err == nil {
-			pass = ck.Value
-		}
+		pass, _ = cookie.Value(r, passCookie)
 	}
 	if pass == "" {
 		return st, vaxbook.Errorf(vaxbook.CodePassRequired, "Please go through the waiting room: a booking needs the pass it gives.")
@@ -569,7 +568,7 @@ func (s *Server) joinRoom(w http.ResponseWriter, r *http.Request, c citizen, now
 	}
 	qc := queueClaims{Ticket: st.Ticket, PersonID: c.p.ID, SessionSum: sum16(c.sess.ID),
 		DeviceSum: sum16(s.cfg.Identity.DeviceID(r)), Expires: room.Closes}
-	s.setCookie(w, r, queueCookie, sealQueue(s.cfg.Secret, qc), room.Closes.Sub(now))
+	s.setCookie(w, r, queueCookie, s.queueMAC.seal(qc), room.Closes.Sub(now))
 	return st, nil
 }
 
@@ -589,18 +588,15 @@ func (s *Server) queueStatus(w http.ResponseWriter, r *http.Request) {
 // queuedStatus is the status of the place the request's queue cookie holds,
 // if the cookie is valid and bound to this session and device.
 func (s *Server) queuedStatus(r *http.Request, now time.Time) (vaxbook.QueueStatus, error) {
-	ck, err := r.Cookie(queueCookie)
-	if err != nil {
+	qv, ok := cookie.Value(r, queueCookie)
+	if !ok {
 		return vaxbook.QueueStatus{}, vaxbook.Errorf(vaxbook.CodeNotInQueue, "You are not in the waiting room; join it first.")
 	}
-	qc, err := openQueue(s.cfg.Secret, ck.Value, now)
+	qc, err := s.queueMAC.open(qv, now)
 	if err != nil {
 		return vaxbook.QueueStatus{}, vaxbook.Errorf(vaxbook.CodeNotInQueue, "Your place in the waiting room is not valid here; join again.")
 	}
-	sid := ""
-	if sc, err := r.Cookie(identity.SessionCookie); err == nil {
-		sid = sc.Value
-	}
+	sid, _ := cookie.Value(r, identity.SessionCookie)
 	if sid == "" || sum16(sid) != qc.SessionSum || sum16(s.cfg.Identity.DeviceID(r)) != qc.DeviceSum {
 		return vaxbook.QueueStatus{}, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please verify your identity again on this device.")
 	}

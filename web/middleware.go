@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"vaxbook"
@@ -23,11 +25,26 @@ func requestID(ctx context.Context) string {
 	return s
 }
 
-func newRequestID() string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+// requestIDs makes request ids: a random per-process prefix and a
+// counter, unique across nodes and restarts without reading the system's
+// random source for every request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
 }
+
+func newRequestIDs() *requestIDs {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]) + "-"}
+}
+
+func (g *requestIDs) next() string {
+	var buf [32]byte
+	b := append(buf[:0], g.prefix...)
+	return string(strconv.AppendUint(b, g.n.Add(1), 36))
+}
+
 
 // statusRecorder remembers the status written.
 type statusRecorder struct {
@@ -73,20 +90,23 @@ type RouteObserver interface {
 // personal data: method, route pattern, status, duration, request id — never
 // query strings, bodies or cookies), security headers and metrics.
 func withBasics(h http.Handler, log *slog.Logger, obs RouteObserver, now func() time.Time) http.Handler {
+	ids := newRequestIDs()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := now()
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 64 {
-			id = newRequestID()
+			id = ids.next()
 		}
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 		hd := w.Header()
-		hd.Set("X-Request-Id", id)
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "same-origin")
-		hd.Set("X-Frame-Options", "DENY")
+		// Canonical keys set directly, values from one allocation.
+		vals := &[4]string{id, "nosniff", "same-origin", "DENY"}
+		hd["X-Request-Id"] = vals[0:1:1]
+		hd["X-Content-Type-Options"] = vals[1:2:2]
+		hd["Referrer-Policy"] = vals[2:3:3]
+		hd["X-Frame-Options"] = vals[3:4:4]
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {

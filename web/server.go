@@ -60,6 +60,8 @@ type Server struct {
 	mux    *http.ServeMux
 
 	replays *replayCache
+	// queueMAC seals and opens queue cookies.
+	queueMAC *queueMAC
 
 	patterns []string
 }
@@ -67,6 +69,7 @@ type Server struct {
 // New builds the server and its routes.
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Log, clock: cfg.Clock, engine: cfg.Engine, mux: http.NewServeMux()}
+	s.queueMAC = newQueueMAC(cfg.Secret)
 	s.replays = newReplayCache(100_000, 15*time.Minute, cfg.Clock.Now)
 	s.routes()
 	return s

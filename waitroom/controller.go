@@ -23,7 +23,10 @@ import (
 //     they complete), with the same gradient;
 //   - growth: when the gradient is 1 and people are waiting, the rate grows
 //     by √rate (the "queue allowance"), so it probes upwards quickly when
-//     low and carefully when high;
+//     low and carefully when high — and while the stage shows no queueing
+//     at all (latency at its baseline, in flight within Little's law), it
+//     doubles instead (slow start, as TCP), so that a cautious starting rate
+//     does not hold a rush at a fraction of the stage's capacity;
 //   - smoothing: each update moves the rate only Smoothing of the way to the
 //     new value, and the result is clamped to the operator's [min, max].
 //
@@ -116,6 +119,9 @@ func (c *Controller) Update(s vaxbook.StageSample, dt time.Duration, demand bool
 		if short > 0 {
 			grad = clamp(cfg.Tolerance*base/short, 0.5, 1)
 		}
+		// idle: the stage shows no queueing at all — latency at its
+		// baseline and no more in flight than Little's law gives for it.
+		idle := !stalled && short <= 1.1*base
 		if stalled {
 			grad = 0.5
 		} else if s.InFlight > 0 && dt > 0 {
@@ -123,9 +129,17 @@ func (c *Controller) Update(s vaxbook.StageSample, dt time.Duration, demand bool
 			expected := float64(s.Count) / dt.Seconds() * base
 			limit := cfg.Tolerance*expected + 3*math.Sqrt(expected) + float64(cfg.MinSamples)
 			grad = math.Min(grad, clamp(limit/float64(s.InFlight), 0.5, 1))
+			idle = idle && float64(s.InFlight) <= expected+math.Sqrt(expected)+float64(cfg.MinSamples)
 		}
 		next := rate * grad
-		if grad >= 1 && demand {
+		switch {
+		case grad >= 1 && demand && idle:
+			// Slow start: an idle stage with people waiting doubles
+			// (before smoothing: ×1.2 an update), so a cautious starting
+			// rate reaches a large stage's capacity in tens of seconds,
+			// not the tens of minutes √rate steps would take.
+			next += math.Max(rate, 1)
+		case grad >= 1 && demand:
 			next += math.Sqrt(math.Max(rate, 1))
 		}
 		rate += cfg.Smoothing * (next - rate)

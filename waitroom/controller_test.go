@@ -74,6 +74,33 @@ func TestControllerFollowsStage(t *testing.T) {
 	}
 }
 
+// TestControllerSlowStart: from a cautious 100/s, a stage that can take
+// 5,000/s is reached within a minute (√rate steps alone would take over
+// ten), and the rate then stays near the capacity without overshooting it
+// for long.
+func TestControllerSlowStart(t *testing.T) {
+	c := NewController(ControllerConfig{}, 100)
+	st := &stage{capacity: 5000, base: 50 * time.Millisecond, timeout: time.Second}
+	t0 := time.Unix(0, 0)
+	rate, reached := 100.0, 0
+	var rates []float64
+	for sec := 1; sec <= 300; sec++ {
+		rate = c.Update(st.step(rate), time.Second, true, 5, 20000, t0.Add(time.Duration(sec)*time.Second))
+		rates = append(rates, rate)
+		if reached == 0 && rate >= 0.8*st.capacity {
+			reached = sec
+		}
+	}
+	steady := mean(rates[200:])
+	t.Logf("80%% of capacity after %d s; steady %.0f/s (capacity %.0f)", reached, steady, st.capacity)
+	if reached == 0 || reached > 60 {
+		t.Fatalf("80%% of the capacity reached after %d s (0: never), want within 60 s", reached)
+	}
+	if steady < 0.7*st.capacity || steady > 1.3*st.capacity {
+		t.Fatalf("steady rate %.0f/s, capacity %.0f/s", steady, st.capacity)
+	}
+}
+
 func TestControllerDecisions(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	healthy := vaxbook.StageSample{Count: 100, LatencySum: 100 * 50 * time.Millisecond, InFlight: 5}

@@ -142,6 +142,26 @@ func TestPollingLoad(t *testing.T) {
 	}
 }
 
+func TestPaceETA(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		eta      time.Duration
+		position int64
+		planned  float64
+		want     time.Duration
+	}{
+		{"plan raised above the measurement", 10 * time.Minute, 60_000, 1000, time.Minute},
+		{"plan below the measurement", time.Minute, 6000, 10, time.Minute},
+		{"no plan (paused)", time.Minute, 6000, 0, time.Minute},
+		{"no measurement", 0, 6000, 100, time.Minute},
+		{"nothing known", 0, 6000, 0, 0},
+	} {
+		if got := paceETA(tc.eta, tc.position, tc.planned); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestRetryBounds(t *testing.T) {
 	s, err := New(Config{Backend: NewMemory(), Secret: make([]byte, 32)})
 	if err != nil {

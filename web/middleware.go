@@ -45,7 +45,6 @@ func (g *requestIDs) next() string {
 	return string(strconv.AppendUint(b, g.n.Add(1), 36))
 }
 
-
 // statusRecorder remembers the status written.
 type statusRecorder struct {
 	http.ResponseWriter

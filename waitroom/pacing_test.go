@@ -162,6 +162,26 @@ func TestPaceETA(t *testing.T) {
 	}
 }
 
+func TestBudgetPace(t *testing.T) {
+	s, err := New(Config{Backend: NewMemory(), Secret: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		waiting int64
+		want    time.Duration
+	}{
+		{0, DefaultMinRetry},
+		{3000, DefaultMinRetry},
+		{90_000, 30 * time.Second},
+		{1_000_000, 333333333333},
+	} {
+		if got := s.budgetPace(tc.waiting); got != tc.want {
+			t.Errorf("%d waiting: %s, want %s", tc.waiting, got, tc.want)
+		}
+	}
+}
+
 func TestRetryBounds(t *testing.T) {
 	s, err := New(Config{Backend: NewMemory(), Secret: make([]byte, 32)})
 	if err != nil {

@@ -472,7 +472,11 @@ func (s *Service) status(ctx context.Context, ri *roomInfo, cp *vaxbook.RoomCoun
 		st.Ahead = int64(eff - c.Head)
 		st.Position = st.Ahead + 1
 		st.ETA, st.ETAUncertain = s.cfg.Outflow.eta(c.Outflow, c.Share, st.Position, now)
-		st.RetryAfter = s.waitRetry(st.Position, paceETA(st.ETA, st.Position, c.Share), seq)
+		pace := paceETA(st.ETA, st.Position, c.Share)
+		if st.ETAUncertain {
+			pace = min(pace, s.budgetPace(int64(c.Tail-c.Head)))
+		}
+		st.RetryAfter = s.waitRetry(st.Position, pace, seq)
 		return st, nil
 	}
 	rec, err := s.b.Claim(ctx, ri.id, seq, eff, person, now, s.cfg.PassTTL)
@@ -511,6 +515,16 @@ func paceETA(eta time.Duration, position int64, planned float64) time.Duration {
 		return byPlan
 	}
 	return min(eta, byPlan)
+}
+
+// budgetPace is the polling interval at which a line of waiting people
+// sends PollBudget polls a second. While the outflow is not known (the
+// opening minutes, a rate still ramping up) the ETA may be far too long,
+// and pacing by it told a whole cohort that joined in the first minute to
+// come back in MaxRetry; the budget bounds how wrong that can be at a cost
+// the server has agreed to.
+func (s *Service) budgetPace(waiting int64) time.Duration {
+	return max(time.Duration(float64(max(waiting, 0))/s.cfg.PollBudget*float64(time.Second)), s.cfg.MinRetry)
 }
 
 // unit maps seq to a pseudo-random number in [0, 1) (polling jitter).

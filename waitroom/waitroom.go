@@ -472,11 +472,7 @@ func (s *Service) status(ctx context.Context, ri *roomInfo, cp *vaxbook.RoomCoun
 		st.Ahead = int64(eff - c.Head)
 		st.Position = st.Ahead + 1
 		st.ETA, st.ETAUncertain = s.cfg.Outflow.eta(c.Outflow, c.Share, st.Position, now)
-		pace := paceETA(st.ETA, st.Position, c.Share)
-		if st.ETAUncertain {
-			pace = min(pace, s.budgetPace(int64(c.Tail-c.Head)))
-		}
-		st.RetryAfter = s.waitRetry(st.Position, pace, seq)
+		st.RetryAfter = s.pollRetry(st.Position, paceETA(st.ETA, st.Position, c.Share), int64(c.Tail-c.Head), seq, now)
 		return st, nil
 	}
 	rec, err := s.b.Claim(ctx, ri.id, seq, eff, person, now, s.cfg.PassTTL)
@@ -517,14 +513,30 @@ func paceETA(eta time.Duration, position int64, planned float64) time.Duration {
 	return min(eta, byPlan)
 }
 
-// budgetPace is the polling interval at which a line of waiting people
-// sends PollBudget polls a second. While the outflow is not known (the
-// opening minutes, a rate still ramping up) the ETA may be far too long,
-// and pacing by it told a whole cohort that joined in the first minute to
-// come back in MaxRetry; the budget bounds how wrong that can be at a cost
-// the server has agreed to.
-func (s *Service) budgetPace(waiting int64) time.Duration {
-	return max(time.Duration(float64(max(waiting, 0))/s.cfg.PollBudget*float64(time.Second)), s.cfg.MinRetry)
+// pollRetry is when a waiting person polls next: paced by their ETA
+// (waitRetry), but never later than the poll budget allows for the whole
+// line (budgetRetry). An ETA is only as good as the rate it assumes, and
+// when the rate rises — the sign-in surge ends, the controller's slow start
+// — people paced by the old one learn of their admission minutes late: in
+// the 100,000-citizen rush a cohort that joined in the first minute was
+// told to come back in five and was admitted in waves. The budget is what
+// the server has agreed to spend on polls; a long line (a million: 333 s)
+// is still paced by MaxRetry and the ETA.
+func (s *Service) pollRetry(position int64, eta time.Duration, waiting int64, seq uint64, now time.Time) time.Duration {
+	return min(s.waitRetry(position, eta, seq), s.budgetRetry(waiting, seq, now))
+}
+
+// budgetRetry is a polling interval that spends at most PollBudget polls a
+// second on a line of waiting people: 2 × waiting ÷ PollBudget, scaled by a
+// fresh random factor in [0.5, 1) at every poll (mean 0.75: the line polls
+// two thirds of PollBudget a second; the people near the front, paced by
+// their ETA, use the rest). The fresh factor keeps a shrinking line's
+// polls from bunching: with a fixed factor, people who polled later get a
+// shorter period and catch up with those who polled earlier.
+func (s *Service) budgetRetry(waiting int64, seq uint64, now time.Time) time.Duration {
+	p := 2 * float64(max(waiting, 0)) / s.cfg.PollBudget * float64(time.Second)
+	f := 0.5 + 0.5*unit(seq^uint64(now.UnixNano())*0xBF58476D1CE4E5B9)
+	return max(time.Duration(p*f), s.cfg.MinRetry)
 }
 
 // unit maps seq to a pseudo-random number in [0, 1) (polling jitter).

@@ -75,6 +75,11 @@ type Config struct {
 	HTTPClient *http.Client
 	// IdleTimeout and AbsoluteTimeout end sessions (default 30m and 8h).
 	IdleTimeout, AbsoluteTimeout time.Duration
+	// SessionCache is how long this node answers a session (and its
+	// person) from memory after reading it (default 2 s; negative: never).
+	// A session deleted on another node of a cluster (logout) is honoured
+	// here for up to this long.
+	SessionCache time.Duration
 	// SuccessURL is where a signed-in person goes (default "/queue");
 	// RefusedURL where a refused one goes, with ?code= (default
 	// "/signin/refused"); LogoutURL after logout (default "/").
@@ -103,6 +108,7 @@ type Service struct {
 	order      []string
 	log        *slog.Logger
 	mux        *http.ServeMux
+	sessions   *sessionCache
 }
 
 // New validates cfg and builds the Service. It contacts no provider:
@@ -128,6 +134,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.AbsoluteTimeout <= 0 {
 		cfg.AbsoluteTimeout = 8 * time.Hour
+	}
+	if cfg.SessionCache == 0 {
+		cfg.SessionCache = 2 * time.Second
 	}
 	if cfg.SuccessURL == "" {
 		cfg.SuccessURL = "/queue"
@@ -161,6 +170,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, clock: cfg.Clock, tokenClock: cfg.TokenClock, http: cfg.HTTPClient, check: cfg.Check,
 		seal: seal, lights: newLights(cfg.Lights), providers: map[string]*relyingParty{}, log: cfg.Logger,
+		sessions: newSessionCache(cfg.SessionCache, 200_000),
 	}
 	for _, pc := range cfg.Providers {
 		switch {

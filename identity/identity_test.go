@@ -988,3 +988,64 @@ func TestConfigRefusals(t *testing.T) {
 		}
 	}
 }
+
+// countingStore counts the session reads that reach the store.
+type countingStore struct {
+	identity.Store
+	reads atomic.Int64
+}
+
+func (s *countingStore) Session(ctx context.Context, id string) (vaxbook.Session, error) {
+	s.reads.Add(1)
+	return s.Store.Session(ctx, id)
+}
+
+// TestSessionCache: within its TTL a node answers a session from memory; a
+// logout on this node ends it at once; a session deleted elsewhere (another
+// node of a cluster) is honoured for at most the TTL.
+func TestSessionCache(t *testing.T) {
+	var cs *countingStore
+	e := newEnv(t, withIdentity(func(c *identity.Config) {
+		cs = &countingStore{Store: c.Store}
+		c.Store, c.SessionCache = cs, 2*time.Second
+	}))
+	b := e.browser()
+	e.expectSignedIn(b, b.login("naver", 1), 1, "naver")
+	m := b.me()
+	before := cs.reads.Load()
+	for range 5 {
+		if got := b.me(); got.PersonID != 1 {
+			t.Fatalf("me: %+v", got)
+		}
+	}
+	if n := cs.reads.Load() - before; n != 0 {
+		t.Fatalf("%d session reads within the TTL, want 0", n)
+	}
+	e.clock.Advance(2 * time.Second)
+	b.me()
+	if n := cs.reads.Load() - before; n != 1 {
+		t.Fatalf("%d session reads after the TTL, want 1", n)
+	}
+
+	// Deleted behind this node's back: still honoured within the TTL, not after.
+	if err := e.store.DeleteSession(context.Background(), m.Session); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.me(); got.PersonID != 1 {
+		t.Fatalf("within the TTL: %+v", got)
+	}
+	e.clock.Advance(2 * time.Second)
+	if got := b.me(); got.Code != vaxbook.CodeNotSignedIn {
+		t.Fatalf("after the TTL a session deleted elsewhere: %+v, want not_signed_in", got)
+	}
+
+	// Logout on this node ends it at once.
+	e.expectSignedIn(b, b.login("naver", 1), 1, "naver")
+	m = b.me()
+	if st, _ := b.post("/auth/logout", nil, url.Values{identity.CSRFField: {m.CSRF}}); st != http.StatusOK {
+		t.Fatalf("logout: %d", st)
+	}
+	if got := b.me(); got.Code != vaxbook.CodeNotSignedIn {
+		t.Fatalf("right after logout: %+v", got)
+	}
+}

@@ -69,7 +69,7 @@ func (s *Service) EnsureDevice(w http.ResponseWriter, r *http.Request) string {
 func (s *Service) startSession(w http.ResponseWriter, r *http.Request, sess vaxbook.Session) bool {
 	ctx := r.Context()
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
-		_ = s.cfg.Store.DeleteSession(ctx, c.Value)
+		_ = s.deleteSession(ctx, c.Value)
 	}
 	if err := s.cfg.Store.CreateSession(ctx, sess); err != nil {
 		s.log.Error("identity: create session", "err", err)
@@ -90,15 +90,20 @@ func (s *Service) Current(r *http.Request, now time.Time) (vaxbook.Session, vaxb
 	if sid == "" {
 		return vaxbook.Session{}, vaxbook.Person{}, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please sign in.")
 	}
-	sess, err := s.cfg.Store.Session(ctx, sid)
-	if err != nil {
-		if code := vaxbook.ErrorCode(err); code == vaxbook.CodeNotSignedIn || code == vaxbook.CodeNotFound {
-			return vaxbook.Session{}, vaxbook.Person{}, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please sign in.")
+	e, cached := s.sessions.get(sid, now)
+	if !cached {
+		sess, err := s.cfg.Store.Session(ctx, sid)
+		if err != nil {
+			if code := vaxbook.ErrorCode(err); code == vaxbook.CodeNotSignedIn || code == vaxbook.CodeNotFound {
+				return vaxbook.Session{}, vaxbook.Person{}, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please sign in.")
+			}
+			return vaxbook.Session{}, vaxbook.Person{}, err
 		}
-		return vaxbook.Session{}, vaxbook.Person{}, err
+		e = cachedSession{sess: sess, fetched: now}
 	}
+	sess := e.sess
 	if now.Sub(sess.LastSeen) > s.cfg.IdleTimeout || now.Sub(sess.CreatedAt) > s.cfg.AbsoluteTimeout {
-		_ = s.cfg.Store.DeleteSession(ctx, sess.ID)
+		s.deleteSession(ctx, sess.ID)
 		return vaxbook.Session{}, vaxbook.Person{}, vaxbook.Errorf(vaxbook.CodeSessionExpired, "Your session has expired. Please sign in again.")
 	}
 	if sess.PersonID != 0 && sess.DeviceID != DeviceHash(s.DeviceID(r)) {
@@ -109,15 +114,25 @@ func (s *Service) Current(r *http.Request, now time.Time) (vaxbook.Session, vaxb
 			s.log.Warn("identity: touch session", "err", err)
 		}
 		sess.LastSeen = now
+		e.sess, cached = sess, false // remember the new LastSeen
 	}
-	if sess.PersonID == 0 {
-		return sess, vaxbook.Person{}, nil
+	if sess.PersonID != 0 && !cached {
+		p, err := s.cfg.Store.PersonByID(ctx, sess.PersonID)
+		if err != nil {
+			return vaxbook.Session{}, vaxbook.Person{}, err
+		}
+		e.person = p
 	}
-	p, err := s.cfg.Store.PersonByID(ctx, sess.PersonID)
-	if err != nil {
-		return vaxbook.Session{}, vaxbook.Person{}, err
+	if !cached {
+		s.sessions.put(e)
 	}
-	return sess, p, nil
+	return sess, e.person, nil
+}
+
+// deleteSession deletes a session from the store and this node's cache.
+func (s *Service) deleteSession(ctx context.Context, id string) error {
+	s.sessions.drop(id)
+	return s.cfg.Store.DeleteSession(ctx, id)
 }
 
 // CheckCSRF verifies the request's CSRF token (header X-CSRF-Token, or
@@ -150,7 +165,7 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, err, Outcome{})
 			return
 		}
-		if err := s.cfg.Store.DeleteSession(r.Context(), sess.ID); err != nil {
+		if err := s.deleteSession(r.Context(), sess.ID); err != nil {
 			writeProblem(w, vaxbook.Errorf(vaxbook.CodeUnavailable, "Please try again in a moment."), Outcome{})
 			return
 		}

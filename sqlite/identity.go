@@ -77,6 +77,9 @@ func (db *DB) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error
 	return int(n), internal("delete sessions", err)
 }
 
+const sqlReadLock = `SELECT device_hash, provider, locked_at, expires FROM device_lock
+	WHERE person_id = ? AND campaign_id = ? AND window_id = ?`
+
 func scanLock(row interface{ Scan(...any) error }, l *vaxbook.DeviceLock) error {
 	var locked, expires int64
 	err := row.Scan(&l.DeviceHash, &l.Provider, &locked, &expires)
@@ -94,8 +97,7 @@ func scanLock(row interface{ Scan(...any) error }, l *vaxbook.DeviceLock) error 
 // absent or expired lock takes the writer.
 func (db *DB) AcquireDeviceLock(ctx context.Context, l vaxbook.DeviceLock, now time.Time) (vaxbook.DeviceLock, error) {
 	held := vaxbook.DeviceLock{PersonID: l.PersonID, CampaignID: l.CampaignID, WindowID: l.WindowID}
-	err := scanLock(db.r.QueryRowContext(ctx, `SELECT device_hash, provider, locked_at, expires FROM device_lock
-		WHERE person_id = ? AND campaign_id = ? AND window_id = ?`, l.PersonID, l.CampaignID, l.WindowID), &held)
+	err := scanLock(db.r.QueryRowContext(ctx, sqlReadLock, l.PersonID, l.CampaignID, l.WindowID), &held)
 	switch {
 	case err == nil && held.Expires.After(now):
 		return held, nil
@@ -104,8 +106,7 @@ func (db *DB) AcquireDeviceLock(ctx context.Context, l vaxbook.DeviceLock, now t
 	}
 	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// Again inside the write: another sign-in may have taken it since.
-		err := scanLock(tx.QueryRowContext(ctx, `SELECT device_hash, provider, locked_at, expires FROM device_lock
-		WHERE person_id = ? AND campaign_id = ? AND window_id = ?`, l.PersonID, l.CampaignID, l.WindowID), &held)
+		err := scanLock(tx.QueryRowContext(ctx, sqlReadLock, l.PersonID, l.CampaignID, l.WindowID), &held)
 		switch {
 		case err == nil && held.Expires.After(now):
 			return nil
@@ -127,8 +128,7 @@ func (db *DB) AcquireDeviceLock(ctx context.Context, l vaxbook.DeviceLock, now t
 // DeviceLock implements vaxbook.DeviceLockStore.
 func (db *DB) DeviceLock(ctx context.Context, personID int64, campaignID, windowID string) (vaxbook.DeviceLock, error) {
 	l := vaxbook.DeviceLock{PersonID: personID, CampaignID: campaignID, WindowID: windowID}
-	err := scanLock(db.r.QueryRowContext(ctx, `SELECT device_hash, provider, locked_at, expires FROM device_lock
-		WHERE person_id = ? AND campaign_id = ? AND window_id = ?`, personID, campaignID, windowID), &l)
+	err := scanLock(db.r.QueryRowContext(ctx, sqlReadLock, personID, campaignID, windowID), &l)
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, vaxbook.Errorf(vaxbook.CodeNotFound, "no device lock")
 	}

@@ -122,6 +122,7 @@ type ProviderLight struct {
 	Reason      string  `json:"reason"`
 	Alternative string  `json:"alternative,omitempty"` // a better provider right now, if this one is not green
 	Breaker     string  `json:"breaker"`
+	Enabled     bool    `json:"enabled"` // false: turned off by the operators
 	InFlight    int64   `json:"in_flight"`
 	Rate        float64 `json:"rate"`               // logins started per second, recently
 	Capacity    float64 `json:"capacity,omitempty"` // configured logins per second
@@ -173,6 +174,8 @@ type health struct {
 	probeAt  time.Time // when the current probing round began
 	probes   int
 	why      string // why the breaker opened
+	// off: turned off by the operators (SetEnabled); no login starts.
+	off bool
 }
 
 func newHealth(cfg LightsConfig, name, title string, capacity float64, maxInFlight int64) *health {
@@ -198,6 +201,9 @@ func (h *health) slot(ring []bucket, t time.Time) *bucket {
 func (h *health) begin(now time.Time) (ok bool, reason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.off {
+		return false, "turned off by the operators"
+	}
 	switch h.state {
 	case BreakerOpen:
 		if now.Sub(h.openedAt) < h.cfg.BreakerCooldown {
@@ -326,7 +332,7 @@ func (h *health) light(now time.Time) ProviderLight {
 		state = BreakerHalfOpen // the next login probes
 	}
 	pl := ProviderLight{
-		Name: h.name, Title: h.title, Breaker: state, InFlight: inFlight, Capacity: h.capacity,
+		Name: h.name, Title: h.title, Breaker: state, InFlight: inFlight, Capacity: h.capacity, Enabled: !h.off,
 		Completed: ok + failed,
 		Rate:      float64(recent) / (float64(rateBuckets) * cfg.Bucket.Seconds()),
 	}
@@ -344,6 +350,8 @@ func (h *health) light(now time.Time) ProviderLight {
 	}
 	enough := ok+failed >= int64(cfg.MinSamples)
 	switch {
+	case h.off:
+		pl.Light, pl.Reason = Red, "turned off by the operators"
 	case state == BreakerOpen:
 		pl.Light, pl.Reason = Red, "unavailable: "+h.why
 	case enough && pl.ErrorRate >= cfg.RedErrorRate:
@@ -467,6 +475,22 @@ func suggestAlternatives(list []ProviderLight) {
 			}
 		}
 	}
+}
+
+// SetEnabled turns a provider on or off on this node. Off, no login starts
+// with it (provider_unavailable, with an alternative) and its light is red;
+// logins already under way finish. Errors: CodeNotFound for an unknown
+// provider. The caller audits.
+func (s *Service) SetEnabled(name string, on bool) error {
+	rp, ok := s.providers[name]
+	if !ok {
+		return vaxbook.Errorf(vaxbook.CodeNotFound, "no identity provider %q", name)
+	}
+	rp.health.mu.Lock()
+	rp.health.off = !on
+	rp.health.mu.Unlock()
+	s.lights.dirty.Store(true)
+	return nil
 }
 
 // Providers returns every provider's traffic light at now, in configuration

@@ -11,6 +11,7 @@ import (
 
 	"vaxbook"
 	"vaxbook/devidp"
+	"vaxbook/identity"
 	"vaxbook/ops"
 )
 
@@ -228,6 +229,82 @@ func (o *opsServer) deleteDeviceLock(w http.ResponseWriter, r *http.Request, a o
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"released": o.lockJSON(l)})
+}
+
+// listProviders answers GET /api/v1/ops/providers: every identity
+// provider's light as citizens see it, with whether it is turned on.
+func (o *opsServer) listProviders(w http.ResponseWriter, r *http.Request, a opsActor, now time.Time) {
+	if o.s.cfg.Identity == nil {
+		writeProblem(w, r, o.s.log, vaxbook.Errorf(vaxbook.CodeNotFound, "no identity providers are configured"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"providers": o.s.cfg.Identity.Providers(now)})
+}
+
+type providerSwitch struct {
+	Enabled *bool  `json:"enabled"`
+	Reason  string `json:"reason"`
+}
+
+// setProvider turns a provider on or off on this node, audited first.
+func (o *opsServer) setProvider(ctx context.Context, a opsActor, name string, on bool, reason string, now time.Time) (identity.ProviderLight, error) {
+	id := o.s.cfg.Identity
+	if id == nil {
+		return identity.ProviderLight{}, vaxbook.Errorf(vaxbook.CodeNotFound, "no identity providers are configured")
+	}
+	cur, ok := providerLight(id.Providers(now), name)
+	if !ok {
+		return identity.ProviderLight{}, vaxbook.Errorf(vaxbook.CodeNotFound, "no identity provider %q", clip(name))
+	}
+	if len(reason) > 500 {
+		return cur, vaxbook.InvalidParam("reason", "the reason has at most 500 characters")
+	}
+	if o.s.cfg.Audit == nil {
+		return cur, vaxbook.Errorf(vaxbook.CodeUnavailable, "no audit log: changes are refused")
+	}
+	action := "identity.provider.enable"
+	if !on {
+		action = "identity.provider.disable"
+	}
+	detail, _ := json.Marshal(map[string]any{"from": cur.Enabled, "to": on, "reason": reason})
+	if err := o.s.cfg.Audit.Audit(ctx, vaxbook.AuditEntry{At: now, Actor: a.name, Action: action,
+		Target: "provider:" + name, Detail: string(detail)}); err != nil {
+		return cur, err
+	}
+	if err := id.SetEnabled(name, on); err != nil {
+		return cur, err
+	}
+	o.s.log.InfoContext(ctx, "ops: identity provider switched", "operator", a.name, "provider", name, "enabled", on)
+	next, _ := providerLight(id.Providers(now), name)
+	return next, nil
+}
+
+func providerLight(list []identity.ProviderLight, name string) (identity.ProviderLight, bool) {
+	for _, l := range list {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return identity.ProviderLight{}, false
+}
+
+// putProvider answers PUT /api/v1/ops/providers/{provider} {"enabled": bool}.
+func (o *opsServer) putProvider(w http.ResponseWriter, r *http.Request, a opsActor, now time.Time) {
+	var b providerSwitch
+	if err := decodeBody(w, r, &b); err != nil {
+		writeProblem(w, r, o.s.log, err)
+		return
+	}
+	if b.Enabled == nil {
+		writeProblem(w, r, o.s.log, vaxbook.InvalidParam("enabled", "enabled (true or false) is required"))
+		return
+	}
+	l, err := o.setProvider(r.Context(), a, r.PathValue("provider"), *b.Enabled, b.Reason, now)
+	if err != nil {
+		writeProblem(w, r, o.s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
 }
 
 func (o *opsServer) idp() (IdPEmulator, error) {

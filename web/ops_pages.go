@@ -363,7 +363,7 @@ func (o *opsServer) dashboardView(w http.ResponseWriter, r *http.Request, a opsA
 		v.Audit = p.Entries
 	}
 	switch d := r.URL.Query().Get("done"); d {
-	case "waitroom", "idp", "devicelock":
+	case "waitroom", "idp", "devicelock", "providers":
 		v.Done = d
 	}
 	return v
@@ -494,6 +494,23 @@ func (o *opsServer) formIdP(w http.ResponseWriter, r *http.Request, a opsActor, 
 		return
 	}
 	done(w, r, "idp", "idp")
+}
+
+func (o *opsServer) formProvider(w http.ResponseWriter, r *http.Request, a opsActor, now time.Time) {
+	var err error
+	switch r.PostFormValue("enabled") {
+	case "true":
+		_, err = o.setProvider(r.Context(), a, r.PathValue("provider"), true, r.PostFormValue("reason"), now)
+	case "false":
+		_, err = o.setProvider(r.Context(), a, r.PathValue("provider"), false, r.PostFormValue("reason"), now)
+	default:
+		err = vaxbook.InvalidParam("enabled", "enabled must be true or false")
+	}
+	if err != nil {
+		o.refuseForm(w, r, a, now, "providers", err)
+		return
+	}
+	done(w, r, "providers", "providers")
 }
 
 func (o *opsServer) formDeviceLock(w http.ResponseWriter, r *http.Request, a opsActor, now time.Time) {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vaxbook/identity"
+	"vaxbook/node"
 
 	"vaxbook"
 	"vaxbook/web/webtest"
@@ -123,6 +125,27 @@ func TestOpsDashboardWithoutScript(t *testing.T) {
 	}
 	if st, _ := n.WaitRoom.State(context.Background(), clk.Now()); st.Settings.MinRate != 5 {
 		t.Fatalf("a refused form changed min_rate to %v", st.Settings.MinRate)
+	}
+
+	// The provider switch: off, then on again, each audited.
+	if r, _ := op.post("/ops/providers/pass", url.Values{"enabled": {"false"}}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("provider switch without the CSRF token: %d", r.StatusCode)
+	}
+	r, _ = op.post("/ops/providers/pass", url.Values{"csrf_token": {op.csrf}, "enabled": {"false"}})
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/ops/?done=providers") {
+		t.Fatalf("provider switch: %d → %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if l, _ := providerOf(n, "pass", clk.Now()); l.Enabled || l.Light != "red" {
+		t.Fatalf("after turning pass off: %+v", l)
+	}
+	if r, page := op.post("/ops/providers/pass", url.Values{"csrf_token": {op.csrf}, "enabled": {"maybe"}}); r.StatusCode != http.StatusBadRequest || !strings.Contains(page, "enabled") {
+		t.Fatalf("switch with enabled=maybe: %d", r.StatusCode)
+	}
+	if r, _ := op.post("/ops/providers/pass", url.Values{"csrf_token": {op.csrf}, "enabled": {"true"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("switch back on: %d", r.StatusCode)
+	}
+	if l, _ := providerOf(n, "pass", clk.Now()); !l.Enabled {
+		t.Fatalf("after turning pass on: %+v", l)
 	}
 
 	// The emulation form of one provider.
@@ -249,4 +272,13 @@ func TestOpsEvents(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatalf("close with a dashboard open: %v", err)
 	}
+}
+
+func providerOf(n *node.Node, name string, now time.Time) (identity.ProviderLight, bool) {
+	for _, l := range n.Identity.Providers(now) {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return identity.ProviderLight{}, false
 }

@@ -512,6 +512,70 @@ func TestOpsIdPEmulation(t *testing.T) {
 	}
 }
 
+// TestOpsProviderSwitch: an operator turns a provider off; citizens see it
+// red with an alternative and cannot start a sign-in with it; it comes back
+// on; every switch is audited and bad input changes nothing.
+func TestOpsProviderSwitch(t *testing.T) {
+	n, _ := opsNode(t, nil)
+	op := basicClient(t, n.URL(), opsUser, opsPass)
+	type light struct {
+		Name        string `json:"name"`
+		Light       string `json:"light"`
+		Reason      string `json:"reason"`
+		Alternative string `json:"alternative"`
+		Enabled     bool   `json:"enabled"`
+	}
+	var list struct {
+		Providers []light `json:"providers"`
+	}
+	if _, err := op.api("GET", "/api/v1/ops/providers", nil, &list); err != nil || len(list.Providers) != 5 || !list.Providers[0].Enabled {
+		t.Fatalf("list: %v %+v", err, list)
+	}
+	var l light
+	if _, err := op.api("PUT", "/api/v1/ops/providers/naver", map[string]any{"enabled": false, "reason": "maintenance"}, &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Enabled || l.Light != "red" || !strings.Contains(l.Reason, "turned off") || l.Alternative == "" || l.Alternative == "naver" {
+		t.Fatalf("after turning naver off: %+v", l)
+	}
+	e := lastAudit(t, op, "identity.provider.disable")
+	if e.Actor != opsUser || e.Target != "provider:naver" || !strings.Contains(e.Detail, "maintenance") {
+		t.Fatalf("audit: %+v", e)
+	}
+	// Citizens: the public lights show it, and a sign-in cannot start.
+	var pub struct {
+		Providers []light `json:"providers"`
+	}
+	c := webtest.NewCitizen(n.URL())
+	if st, err := c.Do("GET", "/api/v1/identity/providers", nil, nil, &pub); err != nil || st != 200 || pub.Providers[0].Name != "naver" || pub.Providers[0].Light != "red" {
+		t.Fatalf("public lights: %d %v %+v", st, err, pub)
+	}
+	if end, err := c.Login("naver", 1); err != nil || end.Path != "/signin/refused" || end.Query().Get("code") != "provider_unavailable" {
+		t.Fatalf("sign-in with a provider turned off: %v %v", end, err)
+	}
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		code             string
+	}{
+		{"enabled missing", "/api/v1/ops/providers/naver", `{"reason":"x"}`, 400, "invalid_argument"},
+		{"enabled not a bool", "/api/v1/ops/providers/naver", `{"enabled":"yes"}`, 400, "invalid_argument"},
+		{"unknown field", "/api/v1/ops/providers/naver", `{"enabled":true,"mode":"x"}`, 400, "invalid_argument"},
+		{"unknown provider", "/api/v1/ops/providers/yahoo", `{"enabled":true}`, 404, "not_found"},
+		{"reason too long", "/api/v1/ops/providers/naver", `{"enabled":true,"reason":"` + strings.Repeat("x", 501) + `"}`, 400, "invalid_argument"},
+	} {
+		st, err := op.api("PUT", tc.path, tc.body, nil)
+		wantCode(t, tc.name, st, err, tc.status, tc.code)
+	}
+	if _, err := op.api("GET", "/api/v1/ops/providers", nil, &list); err != nil || list.Providers[0].Enabled {
+		t.Fatalf("a refused change turned naver on: %v %+v", err, list.Providers[0])
+	}
+	if _, err := op.api("PUT", "/api/v1/ops/providers/naver", map[string]any{"enabled": true}, &l); err != nil || !l.Enabled || l.Light == "red" {
+		t.Fatalf("back on: %v %+v", err, l)
+	}
+	lastAudit(t, op, "identity.provider.enable")
+}
+
 func TestOpsAuditPages(t *testing.T) {
 	n, clk := opsNode(t, nil)
 	op := basicClient(t, n.URL(), opsUser, opsPass)

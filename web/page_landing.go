@@ -57,6 +57,23 @@ func (s *Server) providerLights(now time.Time) []providerView {
 	return providerViews(s.cfg.Identity.Providers(now))
 }
 
+// remainingTotal is the country's dose-1 places open from today. Every
+// visitor's landing page shows it, so it is recomputed at most once a
+// second (a walk over the availability index).
+func (s *Server) remainingTotal(now time.Time) int64 {
+	if c := s.remaining.Load(); c != nil && !now.Before(c.at) && now.Sub(c.at) < time.Second {
+		return c.total
+	}
+	t := s.engine.Remaining(now).Total
+	s.remaining.Store(&remainingAt{at: now, total: t})
+	return t
+}
+
+type remainingAt struct {
+	at    time.Time
+	total int64
+}
+
 // landingPage is the data of the landing page.
 type landingPage struct {
 	Campaign   string // title in the page's language
@@ -66,6 +83,7 @@ type landingPage struct {
 	Doses      int
 	Interval   int
 	Clinics    int
+	Remaining  int64 // dose-1 places open from today, every clinic
 	Providers  []providerView
 	Busy       []providerView // providers that are not green and have a better alternative
 	SignedIn   bool
@@ -94,7 +112,8 @@ func (s *Server) landing(w http.ResponseWriter, r *http.Request, v *view) error 
 	camp := s.engine.Campaign()
 	p := landingPage{
 		Campaign: campaignTitle(camp, v.Lang), Dose1: campaign.Dose1Dates(camp), Doses: camp.Doses,
-		Interval: camp.DoseIntervalDays, Clinics: s.engine.Stats().Clinics, Providers: s.providerLights(now), National: true,
+		Interval: camp.DoseIntervalDays, Clinics: s.engine.Stats().Clinics, Remaining: s.remainingTotal(now),
+		Providers: s.providerLights(now), National: true,
 	}
 	for _, win := range camp.Windows {
 		switch {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,9 +83,9 @@ func TestPagesTable(t *testing.T) {
 		want   []string
 	}{
 		{"landing in Korean by default", "GET", "/", nil, nil, 200,
-			[]string{`<html lang="ko">`, "지금 예약할 수 있는 분", `href="/auth/naver/start"`, "원활", `lang="en"`}},
+			[]string{`<html lang="ko">`, "지금 예약할 수 있는 분", `href="/auth/naver/start"`, "원활", `lang="en"`, "오늘 이후 예약할 수 있는 자리"}},
 		{"landing in English by ?lang=en", "GET", "/?lang=en", nil, nil, 200,
-			[]string{`<html lang="en">`, "Who may book now", `href="/?lang=ko"`, "Optimal"}},
+			[]string{`<html lang="en">`, "Who may book now", `href="/?lang=ko"`, "Optimal", "places still open to book, from today on"}},
 		{"landing in English by Accept-Language", "GET", "/", nil, http.Header{"Accept-Language": {"en-US,en;q=0.9"}}, 200,
 			[]string{`<html lang="en">`}},
 		{"which day is mine", "POST", "/", url.Values{"birth": {"1990-08-17"}, "nationality": {"KR"}}, nil, 200,
@@ -286,5 +287,38 @@ func TestPageJourneyWithoutScript(t *testing.T) {
 	rep, err := n.Store.CheckInvariants(context.Background(), n.Campaign.ID)
 	if err != nil || !rep.OK() {
 		t.Fatalf("invariants: %v %+v", err, rep)
+	}
+}
+
+// TestLandingShowsRemaining: the landing page tells how many places are
+// still open, as the engine counts them, and the count follows bookings
+// (at most a second later).
+func TestLandingShowsRemaining(t *testing.T) {
+	n, clk := testNode(t)
+	count := func() int64 {
+		f := fetch(t, webtest.NewCitizen(n.URL()), "GET", "/?lang=en", nil, nil)
+		m := regexp.MustCompile(`(\d+) places? still open to book`).FindStringSubmatch(f.body)
+		if m == nil {
+			t.Fatalf("no count of open places on the landing page")
+		}
+		v, _ := strconv.ParseInt(m[1], 10, 64)
+		return v
+	}
+	if got, want := count(), n.Engine.Remaining(clk.Now()).Total; got != want || got <= 0 {
+		t.Fatalf("landing shows %d open places, the engine %d", got, want)
+	}
+	ids := people(t, n, clk.Now(), vaxbook.CodeEligible, 1)
+	c := admitted(t, n, clk, ids[0])
+	slots, err := c.FindSlots("", 1, nil)
+	if err != nil || len(slots) == 0 {
+		t.Fatalf("slots: %v %v", slots, err)
+	}
+	before := n.Engine.Remaining(clk.Now()).Total
+	if _, st, err := c.Book(slots[0].ID, "landing-1"); err != nil || st != 201 {
+		t.Fatalf("book: %d %v", st, err)
+	}
+	clk.Advance(time.Second)
+	if got := count(); got != before-1 {
+		t.Fatalf("after one booking the landing shows %d, want %d", got, before-1)
 	}
 }

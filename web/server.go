@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"vaxbook"
@@ -62,6 +63,8 @@ type Server struct {
 	replays *replayCache
 	// queueMAC seals and opens queue cookies.
 	queueMAC *queueMAC
+	// remaining caches the landing page's count of open places.
+	remaining atomic.Pointer[remainingAt]
 
 	patterns []string
 }

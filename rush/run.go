@@ -68,9 +68,7 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 	}
 	regionIdx, regions := regionsOf(gen)
 	s.regions = regions
-	for _, p := range []string{"naver", "kakao", "pass", "mobile", "cert"} {
-		s.providers = append(s.providers, p)
-	}
+	s.providers = append(s.providers, "naver", "kakao", "pass", "mobile", "cert")
 	if s.probeSlot, err = s.anySlot(ctx); err != nil {
 		return nil, err
 	}
@@ -80,7 +78,7 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 	if t.Armable() {
 		t.arm(s.win.Opens, cfg.Lead)
 		s.start = time.Now()
-		s.skew = t.ServerNow().Sub(time.Now())
+		s.skew = time.Until(t.ServerNow())
 		s.unc = 20 * time.Millisecond
 	} else {
 		_, sn, err := s.fetchCampaign(ctx)

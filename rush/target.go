@@ -52,7 +52,7 @@ func (t *Target) Armable() bool { return t.clock != nil }
 
 // arm moves the target's clock so that opens is lead from now.
 func (t *Target) arm(opens time.Time, lead time.Duration) {
-	t.clock.set(opens.Add(-lead).Sub(time.Now()))
+	t.clock.set(time.Until(opens.Add(-lead)))
 }
 
 // ServerNow is the target's clock when it is ours, else the local one.

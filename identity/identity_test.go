@@ -1049,3 +1049,33 @@ func TestSessionCache(t *testing.T) {
 		t.Fatalf("right after logout: %+v", got)
 	}
 }
+
+// TestProviderTurnedOff: an operator's switch takes a provider out without
+// it failing: no sign-in starts (and the provider is not contacted), the
+// light is red with an alternative; turned on, it works again.
+func TestProviderTurnedOff(t *testing.T) {
+	e := newEnv(t)
+	if err := e.svc.SetEnabled("yahoo", false); vaxbook.ErrorCode(err) != vaxbook.CodeNotFound {
+		t.Fatalf("unknown provider: %v", err)
+	}
+	if err := e.svc.SetEnabled("pass", false); err != nil {
+		t.Fatal(err)
+	}
+	l := light(e.svc.Providers(e.clock.Now()), "pass")
+	if l.Enabled || l.Light != identity.Red || l.Alternative == "" || l.Alternative == "pass" {
+		t.Fatalf("turned off: %+v", l)
+	}
+	b := e.browser()
+	before := e.tokens.Load()
+	o := e.expectRefused(b.login("pass", 1), vaxbook.CodeProviderUnavailable)
+	if o.Alternative == "" || o.Alternative == "pass" || e.tokens.Load() != before {
+		t.Fatalf("refusal %+v; token requests %d → %d", o, before, e.tokens.Load())
+	}
+	if err := e.svc.SetEnabled("pass", true); err != nil {
+		t.Fatal(err)
+	}
+	if l := light(e.svc.Providers(e.clock.Now()), "pass"); !l.Enabled || l.Light == identity.Red {
+		t.Fatalf("turned on: %+v", l)
+	}
+	e.expectSignedIn(b, b.login("pass", 1), 1, "pass")
+}

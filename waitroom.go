@@ -64,10 +64,11 @@ type QueueStatus struct {
 	PassExpires  time.Time     // QueueAdmitted: when Pass stops being accepted
 }
 
-// ErrPassUsed is wrapped by the CodePassInvalid refusal of a pass that a
-// successful booking write has consumed: the request carrying it may be a
-// retry of that write (see Mutation.ReplayOnly).
-var ErrPassUsed = errors.New("pass used")
+// ErrPassEnded is wrapped by the refusal of a genuine pass, issued to the
+// session presenting it, that can no longer be used: a booking write
+// consumed it, or it expired. The request carrying it may be the retry of a
+// write that succeeded (see Mutation.ReplayOnly).
+var ErrPassEnded = errors.New("pass ended")
 
 // PassClaims are the verified contents of a pass: who may write bookings in
 // which window with it, and until when.

@@ -606,16 +606,18 @@ func (s *Service) VerifyPass(ctx context.Context, pass, sessionID string, person
 	if !ok {
 		return vaxbook.PassClaims{}, vaxbook.Errorf(vaxbook.CodePassInvalid, "the pass is not valid")
 	}
-	if !now.Before(c.Expires) {
-		return vaxbook.PassClaims{}, vaxbook.Errorf(vaxbook.CodePassExpired, "the pass expired at %s; join the queue again", c.Expires.Format(time.RFC3339))
-	}
 	if c.PersonID != person || c.SessionHash != sessionHash(sessionID) {
 		return vaxbook.PassClaims{}, vaxbook.Errorf(vaxbook.CodePassInvalid, "the pass was issued to another session")
+	}
+	if !now.Before(c.Expires) {
+		return vaxbook.PassClaims{}, &vaxbook.Error{Code: vaxbook.CodePassExpired, Err: vaxbook.ErrPassEnded,
+			Message: fmt.Sprintf("the pass expired at %s; join the queue again", c.Expires.Format(time.RFC3339))}
 	}
 	rec, err := s.b.Pass(ctx, c.Room, c.Ticket, now)
 	if err != nil {
 		if vaxbook.ErrorCode(err) == vaxbook.CodeNotInQueue {
-			return vaxbook.PassClaims{}, vaxbook.Errorf(vaxbook.CodePassExpired, "the pass is no longer valid; join the queue again")
+			return vaxbook.PassClaims{}, &vaxbook.Error{Code: vaxbook.CodePassExpired, Err: vaxbook.ErrPassEnded,
+				Message: "the pass is no longer valid; join the queue again"}
 		}
 		return vaxbook.PassClaims{}, fmt.Errorf("waitroom: verify pass: %w", err)
 	}
@@ -633,11 +635,11 @@ func passRefusal(rec vaxbook.PassRecord, c vaxbook.PassClaims) error {
 	case rec.State == vaxbook.QueueAdmitted:
 		return vaxbook.Errorf(vaxbook.CodePassInvalid, "the pass is not valid")
 	case rec.Reason == vaxbook.ReasonPassUsed:
-		return &vaxbook.Error{Code: vaxbook.CodePassInvalid, Message: "the pass has already been used for a booking", Err: vaxbook.ErrPassUsed}
+		return &vaxbook.Error{Code: vaxbook.CodePassInvalid, Message: "the pass has already been used for a booking", Err: vaxbook.ErrPassEnded}
 	case rec.Reason == vaxbook.ReasonLeft:
 		return vaxbook.Errorf(vaxbook.CodePassInvalid, "the pass was given back")
 	default:
-		return vaxbook.Errorf(vaxbook.CodePassExpired, "the pass is no longer valid; join the queue again")
+		return &vaxbook.Error{Code: vaxbook.CodePassExpired, Message: "the pass is no longer valid; join the queue again", Err: vaxbook.ErrPassEnded}
 	}
 }
 

@@ -278,9 +278,9 @@ func (s *Server) stageWrite(w http.ResponseWriter, r *http.Request, created int,
 
 // replay answers a write refused for its pass (refusal) when it is the retry
 // of a write that succeeded: from this node's replay cache, or — when the
-// pass was consumed (perhaps on another node of a cluster) and the request
-// carries an Idempotency-Key — from the outcome the store keeps under that
-// key. The store is asked only for a pass that is genuine and bound to this
+// pass has ended (consumed, perhaps on another node of a cluster, or
+// expired since) and the request carries an Idempotency-Key — from the
+// outcome the store keeps under that key. The store is asked only for a pass that is genuine and bound to this
 // session, so a flood of pass-less requests costs it nothing. Anything else
 // keeps the pass refusal.
 func (s *Server) replay(r *http.Request, st stage, wr booking.Write, refusal error, now time.Time) (writeResult, error) {
@@ -293,7 +293,7 @@ func (s *Server) replay(r *http.Request, st stage, wr booking.Write, refusal err
 			return writeResult{status: ans.status, body: body}, nil
 		}
 	}
-	if st.idem == "" || !errors.Is(refusal, vaxbook.ErrPassUsed) {
+	if st.idem == "" || !errors.Is(refusal, vaxbook.ErrPassEnded) {
 		return writeResult{}, refusal
 	}
 	conf, err := s.engine.Replay(r.Context(), st.p, wr, st.idem, now)

@@ -344,3 +344,28 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestRetryAfterPassExpired: the retry of a booking that succeeded, sent
+// after its pass expired and this node forgot the answer, still gets the
+// first answer — from the store (found by the 1 M-citizen rush: 37 retries
+// refused pass_expired). A new write with that pass is refused.
+func TestRetryAfterPassExpired(t *testing.T) {
+	n, clk := testNode(t)
+	ids := people(t, n, clk.Now(), vaxbook.CodeEligible, 1)
+	c := admitted(t, n, clk, ids[0])
+	slots, err := c.FindSlots("", 2, nil)
+	if err != nil || len(slots) < 2 {
+		t.Fatalf("slots: %v %v", slots, err)
+	}
+	first, st, err := c.Book(slots[0].ID, "late-1")
+	if err != nil || st != 201 {
+		t.Fatalf("book: %d %v", st, err)
+	}
+	clk.Advance(16 * time.Minute) // past the pass (10 min) and this node's memory of the answer (15 min)
+	again, st, err := c.Book(slots[0].ID, "late-1")
+	if err != nil || st != 200 || !again.Replayed || again.Bookings[0].ID != first.Bookings[0].ID {
+		t.Fatalf("retry after the pass expired: %d %v %+v", st, err, again)
+	}
+	_, st, err = c.Book(slots[1].ID, "late-2")
+	wantCode(t, "a new write with the expired pass", st, err, 403, "pass_expired")
+}

@@ -989,10 +989,15 @@ func TestConfigRefusals(t *testing.T) {
 	}
 }
 
-// countingStore counts the session reads that reach the store.
+// countingStore counts the session and person reads that reach the store.
 type countingStore struct {
 	identity.Store
-	reads atomic.Int64
+	reads, people atomic.Int64
+}
+
+func (s *countingStore) PersonByID(ctx context.Context, id int64) (vaxbook.Person, error) {
+	s.people.Add(1)
+	return s.Store.PersonByID(ctx, id)
 }
 
 func (s *countingStore) Session(ctx context.Context, id string) (vaxbook.Session, error) {
@@ -1025,6 +1030,27 @@ func TestSessionCache(t *testing.T) {
 	b.me()
 	if n := cs.reads.Load() - before; n != 1 {
 		t.Fatalf("%d session reads after the TTL, want 1", n)
+	}
+
+	// A cached session whose last-seen time is due for a write is touched
+	// without reading it or its person again.
+	stored, err := e.store.Session(context.Background(), m.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(stored.LastSeen.Add(59500 * time.Millisecond))
+	b.me() // read from the store: last seen 59.5 s ago, not yet due for a touch
+	reads, people := cs.reads.Load(), cs.people.Load()
+	e.clock.Advance(time.Second) // cached, and now 60.5 s: due
+	if got := b.me(); got.PersonID != 1 {
+		t.Fatalf("me after the touch: %+v", got)
+	}
+	if cs.reads.Load() != reads || cs.people.Load() != people {
+		t.Fatalf("a touch of a cached session read the store again: sessions %d → %d, people %d → %d",
+			reads, cs.reads.Load(), people, cs.people.Load())
+	}
+	if s, err := e.store.Session(context.Background(), m.Session); err != nil || !s.LastSeen.Equal(e.clock.Now()) {
+		t.Fatalf("not touched: %v %+v", err, s)
 	}
 
 	// Deleted behind this node's back: still honoured within the TTL, not after.

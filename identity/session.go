@@ -91,6 +91,7 @@ func (s *Service) Current(r *http.Request, now time.Time) (vaxbook.Session, vaxb
 		return vaxbook.Session{}, vaxbook.Person{}, vaxbook.Errorf(vaxbook.CodeNotSignedIn, "Please sign in.")
 	}
 	e, cached := s.sessions.get(sid, now)
+	touched := false
 	if !cached {
 		sess, err := s.cfg.Store.Session(ctx, sid)
 		if err != nil {
@@ -114,7 +115,8 @@ func (s *Service) Current(r *http.Request, now time.Time) (vaxbook.Session, vaxb
 			s.log.Warn("identity: touch session", "err", err)
 		}
 		sess.LastSeen = now
-		e.sess, cached = sess, false // remember the new LastSeen
+		e.sess = sess
+		touched = true
 	}
 	if sess.PersonID != 0 && !cached {
 		p, err := s.cfg.Store.PersonByID(ctx, sess.PersonID)
@@ -123,8 +125,8 @@ func (s *Service) Current(r *http.Request, now time.Time) (vaxbook.Session, vaxb
 		}
 		e.person = p
 	}
-	if !cached {
-		s.sessions.put(e)
+	if !cached || touched {
+		s.sessions.put(e) // a touched entry keeps its read time: the TTL still counts from the store read
 	}
 	return sess, e.person, nil
 }

@@ -44,6 +44,31 @@ func (r *Report) plots(dir string) error {
 // seconds since the opening of series index i.
 func (r *Report) t(i int) float64 { return float64(i) - r.LeadS }
 
+// lineSeries is one per-second series of the report, drawn as a line.
+type lineSeries struct {
+	name string
+	c    color.Color
+	v    []int32
+}
+
+// seriesLines draws each series against r.t(i+shift): 0 for counts over
+// second i, 1 for gauges sampled at its end.
+func (r *Report) seriesLines(p *plot.Plot, shift int, ss []lineSeries) error {
+	for _, s := range ss {
+		xy := make(plotter.XYs, 0, len(s.v)+1)
+		for i, v := range s.v {
+			xy = append(xy, plotter.XY{X: r.t(i + shift), Y: float64(v)})
+		}
+		if len(xy) == 0 {
+			xy = append(xy, plotter.XY{}) // an empty line is an error to gonum/plot
+		}
+		if err := line(p, s.name, s.c, xy); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func line(p *plot.Plot, name string, c color.Color, xy plotter.XYs) error {
 	l, err := plotter.NewLine(xy)
 	if err != nil {
@@ -85,21 +110,9 @@ func (r *Report) plotWaiting(dir string) error {
 
 func (r *Report) plotRates(dir string) error {
 	p := newPlot("Admitted and booked per second", "seconds since the opening", "people per second")
-	for _, s := range []struct {
-		name string
-		c    color.Color
-		v    []int32
-	}{{"admitted/s", colOrange, r.Series.Admitted}, {"bookings/s", colGreen, r.Series.Booked}, {"logins/s", colGrey, r.Series.Logins}} {
-		xy := make(plotter.XYs, 0, len(s.v)+1)
-		for i, v := range s.v {
-			xy = append(xy, plotter.XY{X: r.t(i), Y: float64(v)})
-		}
-		if len(xy) == 0 {
-			xy = append(xy, plotter.XY{})
-		}
-		if err := line(p, s.name, s.c, xy); err != nil {
-			return err
-		}
+	if err := r.seriesLines(p, 0, []lineSeries{{"admitted/s", colOrange, r.Series.Admitted},
+		{"bookings/s", colGreen, r.Series.Booked}, {"logins/s", colGrey, r.Series.Logins}}); err != nil {
+		return err
 	}
 	return p.Save(plotW, plotH, filepath.Join(dir, PlotRates))
 }
@@ -223,21 +236,9 @@ func (r *Report) plotJourney(dir string) error {
 
 func (r *Report) plotMemory(dir string) error {
 	p := newPlot("Memory of the process (server and simulator when in process)", "seconds since the opening", "MiB")
-	for _, s := range []struct {
-		name string
-		c    color.Color
-		v    []int32
-	}{{"resident set", colBlue, r.Series.RSSMiB}, {"Go runtime total", colOrange, r.Series.GoTotalMiB}, {"live Go heap", colGreen, r.Series.GoHeapMiB}} {
-		xy := make(plotter.XYs, 0, len(s.v)+1)
-		for i, v := range s.v {
-			xy = append(xy, plotter.XY{X: r.t(i + 1), Y: float64(v)})
-		}
-		if len(xy) == 0 {
-			xy = append(xy, plotter.XY{})
-		}
-		if err := line(p, s.name, s.c, xy); err != nil {
-			return err
-		}
+	if err := r.seriesLines(p, 1, []lineSeries{{"resident set", colBlue, r.Series.RSSMiB},
+		{"Go runtime total", colOrange, r.Series.GoTotalMiB}, {"live Go heap", colGreen, r.Series.GoHeapMiB}}); err != nil {
+		return err
 	}
 	return p.Save(plotW, plotH, filepath.Join(dir, PlotMemory))
 }

@@ -40,7 +40,8 @@ import (
 // the endpoint over the mean of its two ceilings, and the reported ratio is
 // the median round's. Run with -benchtime 1x (the work is bounded by time
 // and by the prepared people, not by b.N). BENCH_PROFILE_DIR, if set,
-// receives CPU profiles of the booking and poll phases.
+// receives CPU profiles of the first round's booking and poll phases
+// (booking.cpu.pprof, poll.cpu.pprof; the ceilings are not in them).
 func BenchmarkHTTPRatios(b *testing.B) {
 	conns := envInt("BENCH_CONNS", 64)
 	people := envInt("BENCH_HTTP_PEOPLE", 12_000)
@@ -54,8 +55,7 @@ func BenchmarkHTTPRatios(b *testing.B) {
 
 		var next atomic.Int64 // the next prepared booking: each pass is used once
 		perRound := int64(len(book.reqs) / rounds)
-		profile(b, "booking")
-		rb := measureRounds(b, "POST /api/v1/bookings", rounds, func() LoadResult {
+		rb := measureRounds(b, "POST /api/v1/bookings", "booking", rounds, func() LoadResult {
 			return ceiling(b, ctx, book.sample, book.status, book.reqs, conns, dur)
 		}, func() LoadResult {
 			last := next.Load() + perRound
@@ -67,17 +67,13 @@ func BenchmarkHTTPRatios(b *testing.B) {
 				return book.reqs[i]()
 			}, OK: func(s int) bool { return s == http.StatusCreated }})
 		})
-		pprof.StopCPUProfile()
-
-		profile(b, "poll")
-		rp := measureRounds(b, "GET /api/v1/queue/status", rounds, func() LoadResult {
+		rp := measureRounds(b, "GET /api/v1/queue/status", "poll", rounds, func() LoadResult {
 			return ceiling(b, ctx, polls.sample, 200, polls.reqs, conns, dur)
 		}, func() LoadResult {
 			return Load(ctx, LoadConfig{Conns: conns, Duration: dur, Request: func(i int64) *http.Request {
 				return polls.reqs[i%int64(len(polls.reqs))]()
 			}, OK: func(s int) bool { return s == http.StatusOK }})
 		})
-		pprof.StopCPUProfile()
 
 		b.ReportMetric(rb.ceiling, "ceiling-booking-req/s")
 		b.ReportMetric(rb.real, "booking-req/s")
@@ -94,12 +90,19 @@ func BenchmarkHTTPRatios(b *testing.B) {
 type roundsResult struct{ real, ceiling, ratio float64 }
 
 // measureRounds runs rounds of ceiling, endpoint, ceiling, logs each and
-// returns the round with the median ratio.
-func measureRounds(b *testing.B, name string, rounds int, ceil, real func() LoadResult) roundsResult {
+// returns the round with the median ratio. The first round's endpoint
+// phase is CPU-profiled as profileName.
+func measureRounds(b *testing.B, name, profileName string, rounds int, ceil, real func() LoadResult) roundsResult {
 	var rs []roundsResult
 	for i := range rounds {
 		c1 := ceil()
+		if i == 0 {
+			profile(b, profileName)
+		}
 		r := real()
+		if i == 0 {
+			pprof.StopCPUProfile()
+		}
 		c2 := ceil()
 		c := (c1.PerSecond + c2.PerSecond) / 2
 		rs = append(rs, roundsResult{real: r.PerSecond, ceiling: c, ratio: r.PerSecond / c})

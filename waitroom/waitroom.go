@@ -520,8 +520,8 @@ func paceETA(eta time.Duration, position int64, planned float64) time.Duration {
 // — people paced by the old one learn of their admission minutes late: in
 // the 100,000-citizen rush a cohort that joined in the first minute was
 // told to come back in five and was admitted in waves. The budget is what
-// the server has agreed to spend on polls; a long line (a million: 333 s)
-// is still paced by MaxRetry and the ETA.
+// the server has agreed to spend on polls; a long line (a million: a
+// budget period of 667 s) is still paced by MaxRetry and the ETA.
 func (s *Service) pollRetry(position int64, eta time.Duration, waiting int64, seq uint64, now time.Time) time.Duration {
 	return min(s.waitRetry(position, eta, seq), s.budgetRetry(waiting, seq, now))
 }

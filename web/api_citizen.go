@@ -280,9 +280,9 @@ func (s *Server) stageWrite(w http.ResponseWriter, r *http.Request, created int,
 // of a write that succeeded: from this node's replay cache, or — when the
 // pass has ended (consumed, perhaps on another node of a cluster, or
 // expired since) and the request carries an Idempotency-Key — from the
-// outcome the store keeps under that key. The store is asked only for a pass that is genuine and bound to this
-// session, so a flood of pass-less requests costs it nothing. Anything else
-// keeps the pass refusal.
+// outcome the store keeps under that key. The store is asked only for a
+// pass that is genuine and bound to this session, so a flood of pass-less
+// requests costs it nothing. Anything else keeps the pass refusal.
 func (s *Server) replay(r *http.Request, st stage, wr booking.Write, refusal error, now time.Time) (writeResult, error) {
 	if ans, ok := s.replays.get(r, st.p.ID); ok {
 		body, isConf := ans.body.(confirmationBody)

@@ -95,6 +95,11 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Timeout bounds the whole simulation, from the start (default 1 h).
 	Timeout time.Duration
+	// Stop, when it closes, ends the simulation early as the timeout does
+	// (vaxbook rush closes it on the first Ctrl-C): the report says
+	// interrupted and the audit still runs. Cancelling Run's context instead
+	// abandons the run without a report.
+	Stop <-chan struct{}
 	// MaxWait: with a target whose clock is not ours, the longest the rush
 	// waits for a rotation day to open (default 35 min); if none opens
 	// within it, the rush joins the day that is open.

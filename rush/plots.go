@@ -157,6 +157,15 @@ func (r *Report) plotLatency(dir string) error {
 	}
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
+	// A log axis must stay above 0: the automatic range pads a single
+	// value (a rush stopped before anyone booked) into negative numbers.
+	lo, hi := pts[0][0].Y, pts[0][0].Y
+	for _, s := range pts {
+		for _, pt := range s {
+			lo, hi = min(lo, pt.Y), max(hi, pt.Y)
+		}
+	}
+	p.Y.Min, p.Y.Max = lo/2, hi*2
 	return p.Save(plotW+2*vg.Inch, plotH, filepath.Join(dir, PlotLatency))
 }
 

@@ -32,6 +32,8 @@ type Report struct {
 	// person done (or the timeout).
 	DurationS float64 `json:"duration_s"`
 	TimedOut  bool    `json:"timed_out"`
+	// Interrupted is a simulation ended early by Config.Stop (Ctrl-C).
+	Interrupted bool `json:"interrupted,omitempty"`
 
 	Requests        int64 `json:"requests"`
 	TransportErrors int64 `json:"transport_errors"`
@@ -256,6 +258,17 @@ func (r *Report) Violations() []string {
 	return out
 }
 
+// endNote says how a simulation that did not finish ended.
+func (r *Report) endNote() string {
+	switch {
+	case r.Interrupted:
+		return " — INTERRUPTED"
+	case r.TimedOut:
+		return " — TIMED OUT"
+	}
+	return ""
+}
+
 // write stores report.json and the plots in dir.
 func (r *Report) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -279,7 +292,7 @@ func (r *Report) Summary(w io.Writer) {
 		p("  (the day had opened %.0f min before the rush: the minutes below count from the rush's start)", -r.LeadS/60)
 	}
 	p("  %d people (%d devices), window %s opening %s, mix: %s", r.People, r.Devices, r.Window, r.Opens.Format("2006-01-02 15:04:05 MST"), r.Mix)
-	p("  simulated %s (%d requests, %d transport errors)%s", (time.Duration(r.DurationS * float64(time.Second))).Round(time.Second), r.Requests, r.TransportErrors, map[bool]string{true: " — TIMED OUT", false: ""}[r.TimedOut])
+	p("  simulated %s (%d requests, %d transport errors)%s", (time.Duration(r.DurationS * float64(time.Second))).Round(time.Second), r.Requests, r.TransportErrors, r.endNote())
 	if r.MinutesToAllBooked >= 0 {
 		p("  everyone who could book booked: %d of %d within %.2f min of the opening (99%% within %.2f min)", r.Booked, r.CanBook, r.MinutesToAllBooked, r.MinutesTo99Booked)
 	} else {

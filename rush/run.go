@@ -122,9 +122,11 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 		}()
 	}
 	mon := s.monitor(runCtx)
-	timedOut := false
+	timedOut, interrupted := false, false
 	select {
 	case <-s.finished:
+	case <-cfg.Stop:
+		interrupted = true
 	case <-runCtx.Done():
 		timedOut = ctx.Err() == nil
 	}
@@ -143,6 +145,7 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 		}
 	}
 	r := s.report(samples, end, timedOut)
+	r.Interrupted = interrupted
 	log.Info("rush: simulation over; auditing the database", "took", end.Sub(s.start).Round(time.Second).String())
 	auditCtx, cancelAudit := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
 	defer cancelAudit()

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"vaxbook"
@@ -185,6 +188,8 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 
+	life, running, release := interruptible(ctx, &cfg, stderr)
+	defer release()
 	var t *rush.Target
 	switch {
 	case *target != "":
@@ -238,18 +243,20 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			map[bool]string{true: "the embedded node", false: fmt.Sprintf("a cluster of %d nodes", *cluster)}[*embedded], size)
 		start := time.Now()
 		if *embedded {
-			t, err = rush.StartEmbedded(ctx, serve)
+			t, err = rush.StartEmbedded(life, serve)
 		} else {
-			t, err = rush.StartCluster(ctx, *cluster, serve)
+			t, err = rush.StartCluster(life, *cluster, serve)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "vaxbook rush: %v\n", err)
 			return 1
 		}
+		running.Store(true)
 		fmt.Fprintf(stderr, "vaxbook rush: ready after %s\n", time.Since(start).Round(time.Second))
 	}
 	defer t.Close()
-	r, err := rush.Run(ctx, t, cfg)
+	running.Store(true)
+	r, err := rush.Run(life, t, cfg)
 	if r != nil {
 		r.Summary(stdout)
 		if *out != "" {
@@ -264,4 +271,46 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// interruptible splits the run's lifetime from the command's context,
+// which the first Ctrl-C (or SIGTERM) cancels. While the target starts,
+// that cancels life too. Once running is set, the first signal only closes
+// cfg.Stop: the simulation ends early and the report and the audit of what
+// ran still come; a second signal ends life (the target and the audit).
+// release ends the watch when the command returns.
+func interruptible(ctx context.Context, cfg *rush.Config, stderr io.Writer) (life context.Context, running *atomic.Bool, release func()) {
+	running = new(atomic.Bool)
+	life, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	stop, over := make(chan struct{}), make(chan struct{})
+	cfg.Stop = stop
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer signal.Stop(sig)
+		stopped := false
+		for {
+			select {
+			case <-over:
+				return
+			case <-ctx.Done():
+				if !running.Load() {
+					abandon()
+					return
+				}
+				ctx = context.Background() // from now on only signals count
+			case <-sig:
+				if !running.Load() || stopped {
+					abandon()
+					return
+				}
+				stopped = true
+				close(stop)
+				fmt.Fprintln(stderr, "vaxbook rush: interrupted: ending the simulation, then the report and the audit (interrupt again to abandon them)")
+			}
+		}
+	}()
+	return life, running, func() { close(over); <-done; abandon() }
 }

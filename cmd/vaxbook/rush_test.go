@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRushUsage(t *testing.T) {
@@ -75,5 +78,73 @@ func TestRushEmbeddedSmall(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while the command writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRushInterrupt sends the process an interrupt while the simulation
+// runs: the rush ends early, and the report and the audit of what ran
+// still come (exit 0: nothing was violated).
+func TestRushInterrupt(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "report")
+	var stdout, stderr lockedBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(context.Background(), []string{"rush", "-embedded", "-people", "200", "-clinics", "300",
+			"-lead", "10m", "-timeout", "20m", "-progress", "off", "-out", out}, &stdout, &stderr)
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(stderr.String(), "ready after") {
+		select {
+		case c := <-code:
+			t.Fatalf("exit %d before the simulation ran; stderr:\n%s", c, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the simulation did not start; stderr:\n%s", stderr.String())
+		}
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", c, stdout.String(), stderr.String())
+		}
+	case <-time.After(5 * time.Minute):
+		t.Fatal("the interrupted rush did not end")
+	}
+	if s := stdout.String(); !strings.Contains(s, "INTERRUPTED") || !strings.Contains(s, "OK: no violation") {
+		t.Fatalf("summary:\n%s", s)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Interrupted bool      `json:"interrupted"`
+		TimedOut    bool      `json:"timed_out"`
+		Audit       *struct{} `json:"audit"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || !r.Interrupted || r.TimedOut || r.Audit == nil {
+		t.Fatalf("report: %v %+v", err, r)
 	}
 }

@@ -125,15 +125,18 @@ type user struct {
 // session is what an active device holds: cookies, tokens, candidates.
 // It is dropped when the person is done.
 type session struct {
-	jar    jar
-	csrf   string
-	pass   string
-	cands  []int64 // slot ids to try, best first
-	clinic int64
-	node   int
-	wrote  string // the node that answered the last write
-	writes int    // idempotency keys used
-	idem   string
+	jar  jar
+	csrf string
+	pass string
+	// passExp is when the server said the pass expires, on this machine's
+	// clock (the answer has whole seconds: the true expiry is up to 1 s later).
+	passExp time.Time
+	cands   []int64 // slot ids to try, best first
+	clinic  int64
+	node    int
+	wrote   string // the node that answered the last write
+	writes  int    // idempotency keys used
+	idem    string
 }
 
 // Radii (km) tried in turn around home; past the last, 50 km around other
@@ -645,7 +648,12 @@ func (s *sim) join(uid int32) {
 	if !ok {
 		s.violation("ticket unreadable", q.Ticket)
 	}
-	u.obs = s.obs.add(seq, q.State == string(vaxbook.QueuePrequeue), s.ms(t1))
+	// A join that gives back the ticket already held (a retry, or a return
+	// before that ticket ended) is the same place: its first observation —
+	// in the pre-queue or not — stands.
+	if o := s.obs.at(u.obs); o == nil || o.seq != seq {
+		u.obs = s.obs.add(seq, q.State == string(vaxbook.QueuePrequeue), s.ms(t1))
+	}
 	s.waiting.Add(1)
 	u.state, u.tries = sPoll, 0
 	s.handleQueue(uid, q, time.Time{}, t1)
@@ -658,6 +666,7 @@ type queueAnswer struct {
 	RetryAfterMS int64  `json:"retry_after_ms"`
 	Reason       string `json:"reason"`
 	Pass         string `json:"pass"`
+	PassExpires  string `json:"pass_expires"`
 }
 
 // poll asks for the person's place, when the server said to.
@@ -722,6 +731,10 @@ func (s *sim) handleQueue(uid int32, q queueAnswer, t0, t1 time.Time) {
 			return
 		}
 		u.sess.pass = q.Pass
+		u.sess.passExp = time.Time{}
+		if exp, err := time.Parse(time.RFC3339, q.PassExpires); err == nil {
+			u.sess.passExp = exp.Add(-s.skew)
+		}
 		if u.phase == 0 && u.admitted < 0 {
 			u.admitted = s.ms(t1)
 			s.admitted.add(s.sec(t1))
@@ -1100,7 +1113,7 @@ func (s *sim) replayPass(uid int32) {
 	u.sess.writes++
 	k := call{method: "POST", url: s.base() + "/api/v1/bookings", body: slotBody(s.probeSlot), csrf: u.sess.csrf,
 		pass: u.sess.pass, idem: fmt.Sprintf("rush-%d-replay-%d", u.person, u.sess.writes)}
-	a, _, _, err := s.send(uid, stepReplay, k)
+	a, _, t1, err := s.send(uid, stepReplay, k)
 	if err != nil {
 		s.retry(uid, laneBooking, 0)
 		return
@@ -1113,7 +1126,11 @@ func (s *sim) replayPass(uid int32) {
 		s.retry(uid, laneBooking, a.retryMS)
 		return
 	} else {
-		s.refusal(uid, stepReplay, a.code, a.code == string(vaxbook.CodePassInvalid))
+		// A spent pass is refused as spent; once it has also expired, as
+		// expired (the node checks the expiry it signed before asking the
+		// waiting room whether the pass was used).
+		expired := a.code == string(vaxbook.CodePassExpired) && !u.sess.passExp.IsZero() && !t1.Before(u.sess.passExp.Add(-s.unc))
+		s.refusal(uid, stepReplay, a.code, a.code == string(vaxbook.CodePassInvalid) || expired)
 	}
 	s.next(uid, sConfirm, laneBooking, s.think(uid, 0.3, 1))
 }

@@ -491,6 +491,13 @@ func (s *Service) status(ctx context.Context, ri *roomInfo, cp *vaxbook.RoomCoun
 		Ticket: seq, Epoch: epoch, SessionHash: sessionHash(sessionID),
 		IssuedAt: rec.ClaimedAt.Truncate(time.Second), Expires: rec.Expires.Truncate(time.Second),
 	}
+	if !now.Before(claims.Expires) {
+		// The pass carries whole seconds and VerifyPass refuses it from
+		// then on: in the last fraction of a second of the record it is
+		// expired already, not a pass to hand out again.
+		st.State, st.Reason = vaxbook.QueueExpired, vaxbook.ReasonPassExpired
+		return st, nil
+	}
 	st.State = vaxbook.QueueAdmitted
 	st.Pass, st.PassExpires = s.passes.signPass(claims), claims.Expires
 	st.RetryAfter = min(s.cfg.MaxRetry, max(claims.Expires.Sub(now), s.cfg.MinRetry))

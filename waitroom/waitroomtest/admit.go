@@ -272,6 +272,35 @@ func testPassExpiryFreesPlace(t *testing.T, newBackend Factory) {
 	wantCode(t, err, vaxbook.CodePassExpired, "verify an expired pass")
 }
 
+// testPassLastFraction: a pass carries whole seconds, so it expires up to
+// a second before its record. In that last fraction the waiting room must
+// not hand the pass out again (VerifyPass refuses it already: a client would
+// loop between the booking and the queue); the place is over and a join
+// takes a new one.
+func testPassLastFraction(t *testing.T, newBackend Factory) {
+	e := newEnv(t, newBackend)
+	s := e.service("n1", nil)
+	e.at(0)
+	e.set(s, fixed(10, 3))
+	tk := e.joinMany(s, 1, 2)
+	e.ticks(s, 1, 2)
+	e.at(2500 * time.Millisecond) // collected half-way through a second
+	first := e.status(s, tk[1], 1)
+	if first.State != vaxbook.QueueAdmitted || first.Pass == "" {
+		t.Fatalf("not admitted: %+v", first)
+	}
+	e.clk.Set(first.PassExpires.Add(time.Millisecond)) // past the pass, not yet past its record
+	_, err := s.VerifyPass(e.ctx, first.Pass, session(1), 1, e.now())
+	wantCode(t, err, vaxbook.CodePassExpired, "verify a pass past its whole-second expiry")
+	if got := e.status(s, tk[1], 1); got.State != vaxbook.QueueExpired || got.Reason != vaxbook.ReasonPassExpired || got.Pass != "" {
+		t.Fatalf("status in the pass's last fraction of a second: %+v, want expired (pass_expired)", got)
+	}
+	again := e.join(s, 1)
+	if !again.Created || again.Ticket == tk[1].Ticket || again.State != vaxbook.QueueWaiting {
+		t.Fatalf("join after the pass expired: %+v, want a new place in line", again)
+	}
+}
+
 func testModes(t *testing.T, newBackend Factory) {
 	e := newEnv(t, newBackend)
 	s, s2 := e.service("n1", nil), e.service("n2", nil)

@@ -58,6 +58,7 @@ func Run(t *testing.T, newBackend Factory) {
 		{"PassSingleUseConcurrent", testPassSingleUseConcurrent},
 		{"NoShowCompensation", testNoShowCompensation},
 		{"PassExpiryFreesPlace", testPassExpiryFreesPlace},
+		{"PassLastFraction", testPassLastFraction},
 		{"Modes", testModes},
 		{"SetValidationAndAudit", testSetValidationAndAudit},
 		{"Rooms", testRooms},

@@ -648,12 +648,7 @@ func (s *sim) join(uid int32) {
 	if !ok {
 		s.violation("ticket unreadable", q.Ticket)
 	}
-	// A join that gives back the ticket already held (a retry, or a return
-	// before that ticket ended) is the same place: its first observation —
-	// in the pre-queue or not — stands.
-	if o := s.obs.at(u.obs); o == nil || o.seq != seq {
-		u.obs = s.obs.add(seq, q.State == string(vaxbook.QueuePrequeue), s.ms(t1))
-	}
+	u.obs = s.obs.observe(u.obs, seq, q.State == string(vaxbook.QueuePrequeue), s.ms(t1))
 	s.waiting.Add(1)
 	u.state, u.tries = sPoll, 0
 	s.handleQueue(uid, q, time.Time{}, t1)
@@ -1249,6 +1244,18 @@ func (o *obsStore) add(seq uint32, pre bool, join int32) int32 {
 	o.n++
 	o.chunks[i>>16][i&0xffff] = ticketObs{seq: seq, pre: pre, join: join, wait: math.MinInt32, adm: math.MaxInt32}
 	return i
+}
+
+// observe records the ticket a join answered with and returns its
+// observation; held is the person's current one (-1: none). A join that
+// gives back the ticket already held (a retry, or a return before that
+// ticket ended) is the same place: its first observation — in the
+// pre-queue or not — stands.
+func (o *obsStore) observe(held int32, seq uint32, pre bool, join int32) int32 {
+	if h := o.at(held); h != nil && h.seq == seq {
+		return held
+	}
+	return o.add(seq, pre, join)
 }
 
 func (o *obsStore) at(i int32) *ticketObs {

@@ -77,6 +77,25 @@ func TestTicketSeq(t *testing.T) {
 	}
 }
 
+// TestObserveTicketOnce: a join that gives back the ticket already held
+// keeps its first observation (a pre-queue ticket seen again after the
+// opening is still a pre-queue ticket); a new ticket gets its own.
+func TestObserveTicketOnce(t *testing.T) {
+	var o obsStore
+	first := o.observe(-1, 5, true, 100)
+	if again := o.observe(first, 5, false, 900); again != first {
+		t.Fatalf("the same ticket observed again: %d, want %d", again, first)
+	}
+	next := o.observe(first, 12, false, 1000)
+	if next == first {
+		t.Fatal("a new ticket kept the old observation")
+	}
+	all := o.all()
+	if len(all) != 2 || all[0] != (ticketObs{seq: 5, pre: true, join: 100, wait: math.MinInt32, adm: math.MaxInt32}) || all[1].seq != 12 || all[1].pre {
+		t.Fatalf("observations: %+v", all)
+	}
+}
+
 func TestArrivalProfiles(t *testing.T) {
 	const n = 100_000
 	frac := func(profile string, day time.Duration, compress float64, within time.Duration) float64 {

@@ -475,7 +475,12 @@ func (s *Service) status(ctx context.Context, ri *roomInfo, cp *vaxbook.RoomCoun
 		st.RetryAfter = s.pollRetry(st.Position, paceETA(st.ETA, st.Position, c.Share), int64(c.Tail-c.Head), seq, now)
 		return st, nil
 	}
-	rec, err := s.b.Claim(ctx, ri.id, seq, eff, person, now, s.cfg.PassTTL)
+	// The pass carries whole seconds, and VerifyPass refuses it from its
+	// whole-second expiry: the record ends on that second too, so the
+	// waiting room never hands out a pass in the fraction of a second
+	// after nodes began refusing it.
+	ttl := now.Add(s.cfg.PassTTL).Truncate(time.Second).Sub(now)
+	rec, err := s.b.Claim(ctx, ri.id, seq, eff, person, now, ttl)
 	if err != nil {
 		return vaxbook.QueueStatus{}, fmt.Errorf("waitroom: claim: %w", err)
 	}
@@ -490,13 +495,6 @@ func (s *Service) status(ctx context.Context, ri *roomInfo, cp *vaxbook.RoomCoun
 		Room: ri.id, CampaignID: ri.campaignID, WindowID: ri.windowID, PersonID: person,
 		Ticket: seq, Epoch: epoch, SessionHash: sessionHash(sessionID),
 		IssuedAt: rec.ClaimedAt.Truncate(time.Second), Expires: rec.Expires.Truncate(time.Second),
-	}
-	if !now.Before(claims.Expires) {
-		// The pass carries whole seconds and VerifyPass refuses it from
-		// then on: in the last fraction of a second of the record it is
-		// expired already, not a pass to hand out again.
-		st.State, st.Reason = vaxbook.QueueExpired, vaxbook.ReasonPassExpired
-		return st, nil
 	}
 	st.State = vaxbook.QueueAdmitted
 	st.Pass, st.PassExpires = s.passes.signPass(claims), claims.Expires

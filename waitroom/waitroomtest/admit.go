@@ -272,11 +272,11 @@ func testPassExpiryFreesPlace(t *testing.T, newBackend Factory) {
 	wantCode(t, err, vaxbook.CodePassExpired, "verify an expired pass")
 }
 
-// testPassLastFraction: a pass carries whole seconds, so it expires up to
-// a second before its record. In that last fraction the waiting room must
-// not hand the pass out again (VerifyPass refuses it already: a client would
-// loop between the booking and the queue); the place is over and a join
-// takes a new one.
+// testPassLastFraction: a pass carries whole seconds, and VerifyPass
+// refuses it from its whole-second expiry. In the fraction of a second
+// after that the waiting room must not hand the pass out again (a client
+// would loop between the booking and the queue); the place is over and a
+// join takes a new one.
 func testPassLastFraction(t *testing.T, newBackend Factory) {
 	e := newEnv(t, newBackend)
 	s := e.service("n1", nil)

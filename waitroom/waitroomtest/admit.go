@@ -31,13 +31,22 @@ func (e *env) ticks(s *waitroom.Service, from, to int) {
 	}
 }
 
-func testAdmissionAndPass(t *testing.T, newBackend Factory) {
+// admitting starts a node at the opening with settings set, joins people
+// 1…n and ticks at 1 s and 2 s (the first tick only starts the clock; the
+// second admits the first second's worth).
+func admitting(t *testing.T, newBackend Factory, set vaxbook.WaitRoomSettings, n int) (*env, *waitroom.Service, map[int64]vaxbook.QueueStatus) {
+	t.Helper()
 	e := newEnv(t, newBackend)
 	s := e.service("n1", nil)
 	e.at(0)
-	e.set(s, fixed(10, 0))
-	tk := e.joinMany(s, 1, 50)
-	e.ticks(s, 1, 2) // the first tick only starts the clock; the second admits 10
+	e.set(s, set)
+	tk := e.joinMany(s, 1, n)
+	e.ticks(s, 1, 2)
+	return e, s, tk
+}
+
+func testAdmissionAndPass(t *testing.T, newBackend Factory) {
+	e, s, tk := admitting(t, newBackend, fixed(10, 0), 50) // 10 admitted, 40 waiting
 	if st := e.stats(s); st.Admitted != 10 || st.Unclaimed != 10 || st.Waiting != 40 || st.Rate != 10 {
 		t.Fatalf("after one second at 10/s: %+v", st)
 	}
@@ -80,12 +89,7 @@ func testAdmissionAndPass(t *testing.T, newBackend Factory) {
 }
 
 func testPassRefusals(t *testing.T, newBackend Factory) {
-	e := newEnv(t, newBackend)
-	s := e.service("n1", nil)
-	e.at(0)
-	e.set(s, fixed(3, 0))
-	tk := e.joinMany(s, 1, 10)
-	e.ticks(s, 1, 2)
+	e, s, tk := admitting(t, newBackend, fixed(3, 0), 10)
 	pass := map[int64]string{}
 	for p := int64(1); p <= 3; p++ {
 		pass[p] = e.status(s, tk[p], p).Pass
@@ -156,12 +160,7 @@ func testPassRefusals(t *testing.T, newBackend Factory) {
 }
 
 func testPassSingleUseConcurrent(t *testing.T, newBackend Factory) {
-	e := newEnv(t, newBackend)
-	s := e.service("n1", nil)
-	e.at(0)
-	e.set(s, fixed(1, 0))
-	tk := e.joinMany(s, 1, 1)
-	e.ticks(s, 1, 2)
+	e, s, tk := admitting(t, newBackend, fixed(1, 0), 1)
 	st := e.status(s, tk[1], 1)
 	c, err := s.VerifyPass(e.ctx, st.Pass, session(1), 1, e.now())
 	if err != nil {
@@ -245,12 +244,7 @@ func testNoShowCompensation(t *testing.T, newBackend Factory) {
 }
 
 func testPassExpiryFreesPlace(t *testing.T, newBackend Factory) {
-	e := newEnv(t, newBackend)
-	s := e.service("n1", nil)
-	e.at(0)
-	e.set(s, fixed(10, 3))
-	tk := e.joinMany(s, 1, 6)
-	e.ticks(s, 1, 2)
+	e, s, tk := admitting(t, newBackend, fixed(10, 3), 6)
 	pass1 := e.status(s, tk[1], 1).Pass
 	for p := int64(2); p <= 3; p++ {
 		e.status(s, tk[p], p)
@@ -278,12 +272,7 @@ func testPassExpiryFreesPlace(t *testing.T, newBackend Factory) {
 // would loop between the booking and the queue); the place is over and a
 // join takes a new one.
 func testPassLastFraction(t *testing.T, newBackend Factory) {
-	e := newEnv(t, newBackend)
-	s := e.service("n1", nil)
-	e.at(0)
-	e.set(s, fixed(10, 3))
-	tk := e.joinMany(s, 1, 2)
-	e.ticks(s, 1, 2)
+	e, s, tk := admitting(t, newBackend, fixed(10, 3), 2)
 	e.at(2500 * time.Millisecond) // collected half-way through a second
 	first := e.status(s, tk[1], 1)
 	if first.State != vaxbook.QueueAdmitted || first.Pass == "" {

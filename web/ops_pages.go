@@ -498,11 +498,9 @@ func (o *opsServer) formIdP(w http.ResponseWriter, r *http.Request, a opsActor, 
 
 func (o *opsServer) formProvider(w http.ResponseWriter, r *http.Request, a opsActor, now time.Time) {
 	var err error
-	switch r.PostFormValue("enabled") {
-	case "true":
-		_, err = o.setProvider(r.Context(), a, r.PathValue("provider"), true, r.PostFormValue("reason"), now)
-	case "false":
-		_, err = o.setProvider(r.Context(), a, r.PathValue("provider"), false, r.PostFormValue("reason"), now)
+	switch v := r.PostFormValue("enabled"); v {
+	case "true", "false":
+		_, err = o.setProvider(r.Context(), a, r.PathValue("provider"), v == "true", r.PostFormValue("reason"), now)
 	default:
 		err = vaxbook.InvalidParam("enabled", "enabled must be true or false")
 	}

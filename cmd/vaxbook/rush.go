@@ -190,6 +190,7 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	life, running, release := interruptible(ctx, &cfg, stderr)
 	defer release()
+	start := time.Now()
 	var t *rush.Target
 	switch {
 	case *target != "":
@@ -241,7 +242,6 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "vaxbook rush: starting %s with a country of %d people (seeding takes a while)…\n",
 			map[bool]string{true: "the embedded node", false: fmt.Sprintf("a cluster of %d nodes", *cluster)}[*embedded], size)
-		start := time.Now()
 		if *embedded {
 			t, err = rush.StartEmbedded(life, serve)
 		} else {
@@ -251,11 +251,12 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "vaxbook rush: %v\n", err)
 			return 1
 		}
-		running.Store(true)
-		fmt.Fprintf(stderr, "vaxbook rush: ready after %s\n", time.Since(start).Round(time.Second))
 	}
 	defer t.Close()
 	running.Store(true)
+	if *target == "" {
+		fmt.Fprintf(stderr, "vaxbook rush: ready after %s\n", time.Since(start).Round(time.Second))
+	}
 	r, err := rush.Run(life, t, cfg)
 	if r != nil {
 		r.Summary(stdout)
@@ -291,16 +292,17 @@ func interruptible(ctx context.Context, cfg *rush.Config, stderr io.Writer) (lif
 		defer close(done)
 		defer signal.Stop(sig)
 		stopped := false
+		cancelled := ctx.Done()
 		for {
 			select {
 			case <-over:
 				return
-			case <-ctx.Done():
+			case <-cancelled:
 				if !running.Load() {
 					abandon()
 					return
 				}
-				ctx = context.Background() // from now on only signals count
+				cancelled = nil // from now on only signals count
 			case <-sig:
 				if !running.Load() || stopped {
 					abandon()

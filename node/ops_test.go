@@ -1,42 +1,24 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
+	"vaxbook/internal/syncbuf"
 	"vaxbook/internal/testdb"
 )
 
 // TestMain stops the throwaway PostgreSQL of the pool test.
 func TestMain(m *testing.M) { testdb.Main(m) }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startOps(t *testing.T, cfg Config) (*Node, *lockedBuffer, *lockedBuffer) {
+func startOps(t *testing.T, cfg Config) (*Node, *syncbuf.Buffer, *syncbuf.Buffer) {
 	t.Helper()
-	out, logs := &lockedBuffer{}, &lockedBuffer{}
+	out, logs := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	cfg.Addr, cfg.Demo, cfg.DemoPeople, cfg.DemoClinics, cfg.DemoSeed = "127.0.0.1:0", true, 500, 250, 3
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()

@@ -1,35 +1,16 @@
 package web_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"vaxbook"
+	"vaxbook/internal/syncbuf"
 	"vaxbook/seed"
 	"vaxbook/web/webtest"
 )
-
-// logSink is a log sink safe for the node's goroutines.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logSink) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logSink) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // personalData lists the ways a person's name, phone number, birth date
 // and stable identifier could be written.
@@ -55,7 +36,7 @@ func personalData(c seed.Citizen) []string {
 // phone number, birth date or stable identifier of the people involved
 // appears anywhere in the log.
 func TestNoPersonalDataInLogs(t *testing.T) {
-	logs := &logSink{}
+	logs := &syncbuf.Buffer{}
 	n, clk := opsNode(t, logs)
 	now := clk.Now()
 	ids := people(t, n, now, vaxbook.CodeEligible, 3)

@@ -7,10 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"vaxbook/internal/syncbuf"
 )
 
 func TestRushUsage(t *testing.T) {
@@ -81,30 +82,12 @@ func TestRushEmbeddedSmall(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe to read while the command writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRushInterrupt sends the process an interrupt while the simulation
 // runs: the rush ends early, and the report and the audit of what ran
 // still come (exit 0: nothing was violated).
 func TestRushInterrupt(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "report")
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	code := make(chan int, 1)
 	go func() {
 		code <- run(context.Background(), []string{"rush", "-embedded", "-people", "200", "-clinics", "300",

@@ -113,8 +113,10 @@ type Config struct {
 	Mix  Mix
 	// Out is the directory for report.json and the plots ("": none).
 	Out string
-	// HeapProfile, if set, receives a heap profile of the process when the
-	// simulation ends (before the audit): in process, it tells the
+	// HeapProfile, if set, receives a heap profile of the process at the
+	// peak of its live heap (within 10 %: rewritten whenever the heap grows
+	// a tenth past the last one written), and HeapProfile+".end" one when
+	// the simulation ends (before the audit). In process, they tell the
 	// server's memory from the simulator's.
 	HeapProfile string
 	// Progress receives a progress bar (nil: none).

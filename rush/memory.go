@@ -1,6 +1,7 @@
 package rush
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -82,13 +83,45 @@ func (ss *session) bytes() int64 {
 	return n
 }
 
-// writeHeapProfile writes the live heap (after a GC) to path.
-func writeHeapProfile(path string) error {
+// writeHeapProfile writes the heap profile to path; gc first runs a
+// collection so that it shows the live heap of this moment rather than of
+// the last cycle.
+func writeHeapProfile(path string, gc bool) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	runtime.GC()
+	if gc {
+		runtime.GC()
+	}
 	return pprof.Lookup("heap").WriteTo(f, 0)
+}
+
+// heapPeak keeps a heap profile of the highest live heap seen: observe
+// writes one whenever the heap has grown a tenth past the last one written
+// (and is at least min), so the file ends up describing the peak within
+// 10 %, at a handful of writes for a run that grows to gigabytes.
+type heapPeak struct {
+	path  string
+	min   int64
+	last  int64
+	write func(path string) error
+}
+
+func newHeapPeak(path string) *heapPeak {
+	return &heapPeak{path: path, min: 64 << 20, write: func(p string) error { return writeHeapProfile(p, false) }}
+}
+
+// observe takes the live heap's size in bytes and reports whether it
+// wrote a profile.
+func (h *heapPeak) observe(heap int64) (bool, error) {
+	if h == nil || heap < h.min || heap < h.last+h.last/10 {
+		return false, nil
+	}
+	if err := h.write(h.path); err != nil {
+		return false, fmt.Errorf("rush: heap profile at the peak: %w", err)
+	}
+	h.last = heap
+	return true, nil
 }

@@ -140,7 +140,7 @@ func Run(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 		return nil, ctx.Err()
 	}
 	if cfg.HeapProfile != "" {
-		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
+		if err := writeHeapProfile(cfg.HeapProfile+".end", true); err != nil {
 			log.Warn("rush: heap profile", "err", err)
 		}
 	}
@@ -363,6 +363,10 @@ func (s *sim) monitor(ctx context.Context) <-chan samples {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		var j jar
+		var peak *heapPeak
+		if s.cfg.HeapProfile != "" {
+			peak = newHeapPeak(s.cfg.HeapProfile)
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -382,6 +386,10 @@ func (s *sim) monitor(ctx context.Context) <-chan samples {
 			sm.rss = append(sm.rss, int32(currentRSS()>>20))
 			sm.heap = append(sm.heap, int32(heap>>20))
 			sm.goTotal = append(sm.goTotal, int32(total>>20))
+			if _, err := peak.observe(heap); err != nil {
+				s.cfg.Log.Warn("rush: heap profile", "err", err)
+				peak = nil
+			}
 			if a := s.activeSessions.Load(); a > sm.peakSessions {
 				sm.peakSessions = a
 			}

@@ -99,7 +99,7 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	committers := fs.Int("committers", 0, "-embedded/-cluster: booking batches in flight (0: the node's default)")
 	out := fs.String("out", "rush-out", "directory for report.json and the plots (\"\": none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and simulator when in process)")
-	fs.StringVar(&cfg.HeapProfile, "memprofile", "", "write a heap profile when the simulation ends (tells server from simulator in process)")
+	fs.StringVar(&cfg.HeapProfile, "memprofile", "", "write a heap profile at the peak of the live heap, and FILE.end when the simulation ends (they tell server from simulator in process)")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (on a terminal), on, off")
 	logLevel := fs.String("log-level", "warn", "nodes' and simulator's log level (logs go to <out>/rush.log)")
 	fs.Usage = func() {

@@ -122,6 +122,14 @@ type ControllerState struct {
 	InFlight  int64         `json:"in_flight"`
 	Decision  string        `json:"decision"` // Decision* constants
 	At        time.Time     `json:"at"`
+	// The booking stage's pace: people finishing it (passes used or given
+	// back, cluster-wide) per second, a moving average over ~10 s, from the
+	// count Finished at FinishedAt; and the bound on people admitted and
+	// not finished derived from it (see waitroom.Config.StageTime).
+	Finishing  float64   `json:"finishing_per_s"`
+	Finished   int64     `json:"finished"`
+	FinishedAt time.Time `json:"finished_at"`
+	StageBound int64     `json:"stage_bound"`
 }
 
 // Controller decisions (also counted in WaitRoomStats).

@@ -89,8 +89,13 @@ type Config struct {
 	// them (zero fields: waitroom.DefaultSettings). The rush simulator and
 	// benchmarks use it to start with a fixed admission rate.
 	WaitRoom vaxbook.WaitRoomSettings
-	Log      *slog.Logger
-	Clock    clock.Clock
+	// StageTime is how long people are expected to need in the booking
+	// stage: the waiting room admits at most as many people as the stage
+	// finishes in that time at its measured pace (0: waitroom's default,
+	// a quarter of a pass's life).
+	StageTime time.Duration
+	Log       *slog.Logger
+	Clock     clock.Clock
 	// Stdout receives the start-up summary (default os.Stdout).
 	Stdout interface{ Write([]byte) (int, error) }
 }
@@ -351,7 +356,7 @@ func (n *Node) startWaitRoom(ctx context.Context, secret []byte) error {
 	var err error
 	n.WaitRoom, err = waitroom.New(waitroom.Config{
 		Backend: backend, Secret: derive(secret, "waitroom"), Node: n.cfg.Node, Audit: n.Store, Log: n.log,
-		CountersMaxAge: countersMaxAge(n.cfg.Redis), Defaults: n.cfg.WaitRoom,
+		CountersMaxAge: countersMaxAge(n.cfg.Redis), Defaults: n.cfg.WaitRoom, StageTime: n.cfg.StageTime,
 	})
 	if err != nil {
 		return fmt.Errorf("waiting room: %w", err)

@@ -40,10 +40,14 @@ type ControllerView struct {
 	InFlight   int64     `json:"in_flight"`
 	Decision   string    `json:"decision"`
 	At         time.Time `json:"at,omitzero"`
+	// The booking stage's pace (people finishing it per second) and the
+	// bound on people admitted and not finished derived from it.
+	FinishingPerS float64 `json:"finishing_per_s"`
+	StageBound    int64   `json:"stage_bound"`
 }
 
 // ControllerViewOf returns the view of c.
 func ControllerViewOf(c vaxbook.ControllerState) ControllerView {
 	return ControllerView{Rate: c.Rate, BaselineMS: ms(c.Baseline), LatencyMS: ms(c.Latency), ErrorRate: c.ErrorRate,
-		InFlight: c.InFlight, Decision: c.Decision, At: c.At}
+		InFlight: c.InFlight, Decision: c.Decision, At: c.At, FinishingPerS: c.Finishing, StageBound: c.StageBound}
 }

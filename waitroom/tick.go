@@ -173,9 +173,20 @@ func (s *Service) lead(ctx context.Context, l vaxbook.Lease, g vaxbook.WaitRoomG
 		owed = min(g.Owed, int64(math.Ceil(rate*dt.Seconds())))
 	}
 	budget += owed
-	if set.MaxActive > 0 {
-		budget = min(budget, max(0, set.MaxActive-g.Active-g.Unclaimed))
+	st := s.stage(s.ctrl.State(), g.Stats.Used+g.Stats.Left, now)
+	s.ctrl.Restore(st)
+	bound := st.StageBound
+	if st.StageBound <= s.cfg.StageFloor && waitingIn(open) <= s.cfg.StageFloor {
+		// The stage finishes hardly anyone and the line is short: the
+		// places are held by people who left (freed only at the claim
+		// deadline or the pass's expiry), and a line this short cannot
+		// overfill the stage — do not keep it waiting for them.
+		bound = math.MaxInt64
 	}
+	if set.MaxActive > 0 {
+		bound = min(bound, set.MaxActive)
+	}
+	budget = min(budget, max(0, bound-g.Active-g.Unclaimed))
 	s.distribute(budget, open)
 
 	withDemand := 0
@@ -205,11 +216,43 @@ func (s *Service) lead(ctx context.Context, l vaxbook.Lease, g vaxbook.WaitRoomG
 	if !demand {
 		tokens = math.Min(tokens, 1) // no burst saved up while nobody waits
 	}
-	st := s.ctrl.State()
+	st = s.ctrl.State()
 	if set.Mode == vaxbook.ModeFixed || set.Mode == vaxbook.ModePaused {
 		st.Decision = vaxbook.DecisionFixed
 	}
 	return s.b.SaveTick(ctx, l, vaxbook.TickState{Rate: rate, Tokens: tokens, OwedUsed: owedUsed, LastTick: now, Controller: st, Decision: decision})
+}
+
+func waitingIn(open []roomTick) int64 {
+	var n int64
+	for _, rt := range open {
+		n += rt.waiting
+	}
+	return n
+}
+
+// finishWindow is the time constant of the stage's finishing pace.
+const finishWindow = 10 * time.Second
+
+// stage folds the stage's finishes since the last tick (done: passes used
+// or given back so far, cluster-wide) into st's moving average of the
+// finishing pace and sets st.StageBound: what the stage finishes in
+// StageTime at that pace, at least StageFloor. By Little's law, people in
+// the stage stay there about (people in it) ÷ (finishing pace); the bound
+// keeps that stay within StageTime. It binds only when the stage is
+// overfull: a stage that is merely slow to fill finishes people at the
+// pace it is given, which raises the bound as fast as it is used.
+func (s *Service) stage(st vaxbook.ControllerState, done int64, now time.Time) vaxbook.ControllerState {
+	switch dt := now.Sub(st.FinishedAt); {
+	case st.FinishedAt.IsZero() || done < st.Finished || dt < 0:
+		st.Finished, st.FinishedAt = done, now // first count, or counters restarted
+	case dt > 0:
+		a := 1 - math.Exp(-dt.Seconds()/finishWindow.Seconds())
+		st.Finishing += a * (float64(done-st.Finished)/dt.Seconds() - st.Finishing)
+		st.Finished, st.FinishedAt = done, now
+	}
+	st.StageBound = max(s.cfg.StageFloor, int64(st.Finishing*s.cfg.StageTime.Seconds()))
+	return st
 }
 
 // fixed keeps the controller at the operator's rate, so that auto mode

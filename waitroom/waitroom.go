@@ -42,6 +42,7 @@ const (
 	DefaultControlEvery = time.Second
 	DefaultRetention    = time.Hour
 	DefaultMaxTickGap   = 2 * time.Second
+	DefaultStageFloor   = 2000 // people the stage bound never goes below
 )
 
 // DefaultSettings are in force until an operator sets others.
@@ -76,6 +77,15 @@ type Config struct {
 	ControlEvery time.Duration // controller update interval (1 s)
 	MaxTickGap   time.Duration // admissions credited for at most this long between ticks (2 s)
 	Retention    time.Duration // a room is dropped this long after it closes (1 h)
+	// StageTime and StageFloor derive the stage bound: at most as many
+	// people admitted and not finished as the stage, at its measured pace
+	// of finishing (passes used or given back), finishes in StageTime
+	// (PassTTL/4: 2.5 min) — Little's law —, and never fewer than
+	// StageFloor (2,000). It holds in every mode, within the operator's
+	// MaxActive: admitting faster than the stage finishes only lengthens
+	// everyone's stay in it until passes expire unused.
+	StageTime  time.Duration
+	StageFloor int64
 	// CountersMaxAge lets Status use a room's counters read up to this long
 	// ago (by the injected clock) — with Redis it saves a round trip per
 	// poll. 0 reads them every time.
@@ -131,6 +141,9 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.Secret) < 32 {
 		return nil, errors.New("waitroom: Config.Secret must be at least 32 bytes")
 	}
+	if cfg.StageTime < 0 || cfg.StageFloor < 0 {
+		return nil, fmt.Errorf("waitroom: StageTime (%s) and StageFloor (%d) must not be negative", cfg.StageTime, cfg.StageFloor)
+	}
 	d := &cfg
 	setDur := func(p *time.Duration, v time.Duration) {
 		if *p <= 0 {
@@ -145,6 +158,10 @@ func New(cfg Config) (*Service, error) {
 	setDur(&d.ControlEvery, DefaultControlEvery)
 	setDur(&d.MaxTickGap, DefaultMaxTickGap)
 	setDur(&d.Retention, DefaultRetention)
+	setDur(&d.StageTime, d.PassTTL/4)
+	if d.StageFloor <= 0 {
+		d.StageFloor = DefaultStageFloor
+	}
 	if d.PollBudget <= 0 {
 		d.PollBudget = DefaultPollBudget
 	}

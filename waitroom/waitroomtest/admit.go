@@ -434,3 +434,101 @@ func testRoomDropped(t *testing.T, newBackend Factory) {
 	_, err = e.service("n2", nil).Status(e.ctx, tk.Ticket, 1, session(1), e.now())
 	wantCode(t, err, vaxbook.CodeNotInQueue, "status in a dropped room on another node")
 }
+
+// testStageBound: admissions fixed at 50/s while the stage finishes 5
+// people a second. The people admitted and not finished must stay within
+// what the stage finishes in StageTime (10 s here: 50), not grow by 45 a
+// second up to the operator's max_active; when the stage speeds up to
+// 20/s, the bound follows (200). The bound, the pace and the count it
+// is measured from survive a change of leader.
+func testStageBound(t *testing.T, newBackend Factory) {
+	e := newEnv(t, newBackend)
+	stage := func(c *waitroom.Config) { c.StageTime, c.StageFloor = 10*time.Second, 20 }
+	s := e.service("n1", stage)
+	e.at(0)
+	e.set(s, fixed(50, 100_000))
+	tk := e.joinMany(s, 1, 6000)
+	next := int64(1) // the next person to collect and use a pass
+	finish := func(n int) {
+		for ; n > 0 && next <= 6000; n-- {
+			st := e.status(s, tk[next], next)
+			if st.State != vaxbook.QueueAdmitted {
+				return // nobody admitted left to finish
+			}
+			c, err := s.VerifyPass(e.ctx, st.Pass, session(next), next, e.now())
+			if err != nil {
+				t.Fatalf("verify pass of %d: %v", next, err)
+			}
+			if err := s.MarkPassUsed(e.ctx, c, e.now()); err != nil {
+				t.Fatalf("use pass of %d: %v", next, err)
+			}
+			next++
+		}
+	}
+	inStage := func() int64 { st := e.stats(s); return st.Active + st.Unclaimed }
+	run := func(from, to, pace int) (peak int64) {
+		for sec := from; sec <= to; sec++ {
+			e.at(time.Duration(sec) * time.Second)
+			finish(pace)
+			e.tick(s)
+			peak = max(peak, inStage())
+		}
+		return peak
+	}
+	run(1, 5, 5)
+	if n := inStage(); n != 20 {
+		t.Fatalf("in the stage after 5 s: %d, want the floor (20): no pace measured yet", n)
+	}
+	if peak := run(6, 120, 5); peak > 55 {
+		t.Fatalf("at 50 admitted/s and 5 finished/s the stage held up to %d people, want ≤ 50 (5/s × 10 s) + rounding", peak)
+	}
+	st, err := s.State(e.ctx, e.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.Controller; math.Abs(c.Finishing-5) > 0.5 || c.StageBound < 45 || c.StageBound > 55 {
+		t.Fatalf("controller state %+v: want ~5 finishing/s and a stage bound of ~50", c)
+	}
+	if n := inStage(); n < 40 {
+		t.Fatalf("the stage holds %d, want it kept full up to the bound (~50)", n)
+	}
+	// A second node takes over: the pace is not measured from zero again.
+	if err := s.Close(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = e.service("n2", stage)
+	if peak := run(121, 125, 5); peak > 55 {
+		t.Fatalf("after a change of leader the stage held up to %d, want ≤ ~50", peak)
+	}
+	// The stage speeds up: the bound follows it.
+	peak := run(126, 200, 20)
+	if peak < 150 || peak > 210 {
+		t.Fatalf("at 20 finished/s the stage held up to %d, want ~200 (20/s × 10 s)", peak)
+	}
+	if got := e.stats(s); got.PassesExpired != 0 || got.NoShows != 0 {
+		t.Fatalf("stats %+v: nobody should have expired", got)
+	}
+}
+
+// testStageBoundShortLine: when the people holding the stage's places do
+// not finish (they left: their places are freed only at the claim deadline
+// or the pass's expiry), a line no longer than the floor is not kept
+// waiting for them; a longer one is held at the floor.
+func testStageBoundShortLine(t *testing.T, newBackend Factory) {
+	for _, tc := range []struct {
+		join, admitted int64
+	}{
+		{45, 20}, // 25 left waiting, more than the floor: held
+		{30, 30}, // 10 left waiting: let in
+	} {
+		e := newEnv(t, newBackend)
+		s := e.service("n1", func(c *waitroom.Config) { c.StageTime, c.StageFloor = 10*time.Second, 20 })
+		e.at(0)
+		e.set(s, fixed(50, 100_000))
+		e.joinMany(s, 1, int(tc.join))
+		e.ticks(s, 1, 10)
+		if st := e.stats(s); st.Admitted != tc.admitted || st.Waiting != tc.join-tc.admitted {
+			t.Fatalf("%d in line, floor 20, nobody finishing: %+v, want %d admitted", tc.join, st, tc.admitted)
+		}
+	}
+}

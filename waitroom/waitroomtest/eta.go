@@ -14,7 +14,7 @@ import (
 // and that it is flagged uncertain before the outflow has been measured.
 func testETASteady(t *testing.T, newBackend Factory) {
 	e := newEnv(t, newBackend)
-	s := e.service("n1", nil)
+	s := e.service("n1", noStageBound) // nobody here finishes the stage
 	e.at(0)
 	const rate = 50
 	e.set(s, fixed(rate, 0))
@@ -71,7 +71,7 @@ func testETASteady(t *testing.T, newBackend Factory) {
 // minute: the rate must come down while it is slow and recover after.
 func testControllerSlowStage(t *testing.T, newBackend Factory) {
 	e := newEnv(t, newBackend)
-	s := e.service("n1", nil)
+	s := e.service("n1", noStageBound) // the fluid stage below uses no passes
 	e.at(0)
 	e.set(s, vaxbook.WaitRoomSettings{Mode: vaxbook.ModeAuto, RatePerS: 20, MinRate: 2, MaxRate: 200})
 	next := int64(1)

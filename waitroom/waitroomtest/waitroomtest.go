@@ -68,6 +68,8 @@ func Run(t *testing.T, newBackend Factory) {
 		{"LeaderFailover", testLeaderFailover},
 		{"ETASteady", testETASteady},
 		{"ControllerSlowStage", testControllerSlowStage},
+		{"StageBound", testStageBound},
+		{"StageBoundShortLine", testStageBoundShortLine},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend) })
@@ -156,6 +158,10 @@ func (e *env) stats(s *waitroom.Service) vaxbook.WaitRoomStats {
 	}
 	return st
 }
+
+// noStageBound lifts the bound derived from the stage's pace, for tests
+// whose admitted people never use their passes.
+func noStageBound(c *waitroom.Config) { c.StageFloor = 1 << 40 }
 
 func fixed(rate float64, maxActive int64) vaxbook.WaitRoomSettings {
 	return vaxbook.WaitRoomSettings{Mode: vaxbook.ModeFixed, RatePerS: rate, MaxActive: maxActive, MinRate: 1, MaxRate: 10_000}

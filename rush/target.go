@@ -116,6 +116,7 @@ type ServeConfig struct {
 	// IdPEmulation sets the dev providers' behaviour ("naver=capacity=300").
 	IdPEmulation []string
 	Engine       booking.Config
+	StageTime    time.Duration // node.Config.StageTime
 	// Log receives the nodes' logs (default: discarded).
 	Log *slog.Logger
 	// Stdout receives the nodes' start-up summaries (default: discarded).
@@ -237,7 +238,7 @@ func nodeConfig(cfg ServeConfig, t *Target, data, db, redis, secret, name string
 	return node.Config{
 		Addr: "127.0.0.1:0", DataDir: data, DB: db, Redis: redis, Secret: secret, Node: name,
 		Demo: true, DemoPeople: cfg.Country, DemoClinics: cfg.Clinics, DemoSeed: cfg.Seed,
-		WaitRoom: cfg.WaitRoom, IdPEmulation: cfg.IdPEmulation, Engine: cfg.Engine,
+		WaitRoom: cfg.WaitRoom, IdPEmulation: cfg.IdPEmulation, Engine: cfg.Engine, StageTime: cfg.StageTime,
 		Clock: t.clock, Log: cfg.Log.With("node", name), Stdout: cfg.Stdout,
 	}
 }

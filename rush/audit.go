@@ -28,6 +28,11 @@ type Audit struct {
 	Acknowledged int `json:"acknowledged"`
 	Missing      int `json:"missing"`
 	WrongStatus  int `json:"wrong_status"`
+	// InDoubt: acknowledged bookings whose person had a change or
+	// cancellation sent and not answered when the simulation ended (a
+	// timeout or Ctrl-C): the server may have applied it, so the slot and
+	// status may be either; only person and dose are checked.
+	InDoubt int `json:"in_doubt,omitempty"`
 	// CohortMismatch: dose-1 bookings not taken from the person's rotation
 	// cohort's quota row.
 	CohortMismatch int `json:"cohort_mismatch"`
@@ -116,6 +121,7 @@ func (s *sim) auditBookings(ctx context.Context, st vaxbook.Store, a *Audit) err
 			for c := range work {
 				u := &s.users[c.uid]
 				b, err := st.Booking(ctx, c.id)
+				inDoubt := u.phase > 0 && u.sess != nil && u.sess.idem != ""
 				mu.Lock()
 				switch {
 				case vaxbook.ErrorCode(err) == vaxbook.CodeNotFound:
@@ -125,6 +131,8 @@ func (s *sim) auditBookings(ctx context.Context, st vaxbook.Store, a *Audit) err
 					if firstErr == nil {
 						firstErr = err
 					}
+				case inDoubt && b.PersonID == u.person && b.Dose == c.dose && b.CampaignID == s.camp.ID:
+					a.InDoubt++
 				case b.PersonID != u.person || b.SlotID != c.slot || b.Dose != c.dose || b.CampaignID != s.camp.ID:
 					a.Missing++
 					a.example(fmt.Sprintf("booking %d: database has person %d slot %d dose %d, acknowledged person %d slot %d dose %d",

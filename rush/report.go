@@ -342,8 +342,12 @@ func (r *Report) Summary(w io.Writer) {
 	if a := r.Audit; a != nil {
 		p("  audit (%s): invariants over-capacity %d, counter-mismatch %d, double-booked %d, orphan-dose2 %d",
 			a.Store, a.Invariants.OverCapacity, a.Invariants.CounterMismatch, a.Invariants.DoubleBooked, a.Invariants.OrphanDose2)
-		p("    acknowledged bookings %d: missing %d, wrong status %d, cohort mismatch %d; (clinic, cohort) quotas %d, over %d",
-			a.Acknowledged, a.Missing, a.WrongStatus, a.CohortMismatch, a.ClinicCohorts, a.ClinicCohortOver)
+		doubt := ""
+		if a.InDoubt > 0 {
+			doubt = fmt.Sprintf(" (%d with a change or cancellation unanswered at the end: either state accepted)", a.InDoubt)
+		}
+		p("    acknowledged bookings %d: missing %d, wrong status %d, cohort mismatch %d%s; (clinic, cohort) quotas %d, over %d",
+			a.Acknowledged, a.Missing, a.WrongStatus, a.CohortMismatch, doubt, a.ClinicCohorts, a.ClinicCohortOver)
 		p("    tickets %d, FIFO inversions %d (of %d compared)", a.Tickets, a.FIFOInversions, a.FIFOChecked)
 		if a.PrequeueDrawn && a.ChiDOF > 0 {
 			p("    pre-queue %d drawn (key %s…): χ² %.1f with %d dof, p = %.3f; rank correlation %.4f", a.Prequeue, short(a.ShuffleKey), a.ChiSquare, a.ChiDOF, a.ChiP, a.RankCorrelation)

@@ -11,10 +11,11 @@
 #   BENCH_OUT            working directory for outputs [$TMPDIR/vaxbook-bench]
 #   BENCH_RUSH_PEOPLE    citizens in the rush runs [1000000]
 #   BENCH_RUSH_TIMEOUT   bound on each rush simulation [30m]
-#   BENCH_3X_PEOPLE      citizens in the 3× admission run [BENCH_RUSH_PEOPLE]
+#   BENCH_3X_PEOPLE      citizens in the stage-alone and 3× admission runs [100000]
 #   BENCH_QUICK=1        a quick pass: 50,000 citizens, 10-minute bounds
 #   BENCH_SKIP           space-separated parts to skip: http pg login engine search
-#                        waitroom memory rush-embedded rush-cluster rush-3x
+#                        waitroom memory rush-embedded rush-cluster rush-3x (skips
+#                        the stage-alone run with it)
 #   BENCH_DOC            the document to refresh [docs/PERFORMANCE.md] ("" : none)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
   PEOPLE=${BENCH_RUSH_PEOPLE:-50000}
   RTIMEOUT=${BENCH_RUSH_TIMEOUT:-10m}
 fi
-PEOPLE3X=${BENCH_3X_PEOPLE:-$PEOPLE}
+PEOPLE3X=${BENCH_3X_PEOPLE:-$(( PEOPLE < 100000 ? PEOPLE : 100000 ))}
 SKIP=" ${BENCH_SKIP:-} "
 DOC=${BENCH_DOC-docs/PERFORMANCE.md}
 mkdir -p "$OUT"
@@ -91,12 +92,19 @@ skip rush-embedded || rush rush-embedded -embedded -people "$PEOPLE" -profile al
 skip rush-cluster || rush rush-cluster -cluster 3 -people "$PEOPLE" -profile all-at-once
 
 # The booking stage's best sustained goodput: the highest 30-second mean of
-# bookings per second in the cluster run.
+# bookings per second. Measured with the stage on its own: everyone arrives
+# and signs in during a 5-minute lead (-early 1), so that from the opening
+# the cores belong to the waiting room and the booking stage. (In the
+# all-at-once run above the first minutes belong to ~600 sign-ins/s, which
+# admission does not change, and the best half-minute falls wherever the
+# sign-ins end.) Then the same arrivals with admissions fixed at 3× that.
 best30() { [ -f "$1" ] && jq '[.series.booked as $b | range(0; ($b|length) - 29) | [$b[.:.+30][]] | add / 30] | max // 0' "$1" || echo "-"; }
-BEST=$(best30 "$OUT/rush-cluster/report.json")
+STAGE=(-cluster 3 -people "$PEOPLE3X" -profile all-at-once -early 1 -lead 5m)
+skip rush-3x || rush rush-stage "${STAGE[@]}"
+BEST=$(best30 "$OUT/rush-stage/report.json")
 if ! skip rush-3x && [ "$BEST" != "-" ] && awk -v b="$BEST" 'BEGIN { exit !(b > 0) }'; then
   RATE3=$(awk -v b="$BEST" 'BEGIN { printf "%.0f", 3 * b }')
-  rush rush-3x -cluster 3 -people "$PEOPLE3X" -profile all-at-once -rate-mode fixed -rate "$RATE3" -rate-max "$RATE3"
+  rush rush-3x "${STAGE[@]}" -rate-mode fixed -rate "$RATE3" -rate-max "$RATE3"
 fi
 
 # ---- figures ----
@@ -122,7 +130,7 @@ E_BK=$(rj rush-embedded .booked); E_CB=$(rj rush-embedded .can_book)
 C_MIN=$(rj rush-cluster .minutes_to_all_booked); C_99=$(rj rush-cluster .minutes_to_99pct_booked)
 C_RSS=$(rj rush-cluster '(.peak_rss_bytes / 1048576 | floor)'); C_OK=$(rj rush-cluster .ok)
 C_BK=$(rj rush-cluster .booked); C_CB=$(rj rush-cluster .can_book)
-C_POLL=$(rj rush-cluster .steps.poll.p99_ms)
+C_POLL=$(rj rush-stage .steps.poll.p99_ms); S_MIN=$(rj rush-stage .minutes_to_all_booked)
 X_BEST=$(best30 "$OUT/rush-3x/report.json"); X_POLL=$(rj rush-3x .steps.poll.p99_ms); X_OK=$(rj rush-3x .ok)
 X_MIN=$(rj rush-3x .minutes_to_all_booked)
 X_R=$(ratio "$X_BEST" "$BEST")
@@ -146,8 +154,8 @@ FIG="$OUT/figures.md"
   echo "| 7 | \`rush --embedded --people $PEOPLE --profile all-at-once\`: minutes from the opening until everyone who could book had booked | ≤ 10 | **$E_MIN** (booked $E_BK of $E_CB; 99 % at $E_99 min; -1 = not all within the bound) | $(le "$E_MIN" 10) |"
   echo "| 7 | same run: peak RSS, server and simulator in one process | < 2 GiB each | **$E_RSS MiB** together (audit ok: $E_OK) | $(le "$E_RSS" 2048) |"
   echo "| 7 | \`--cluster 3\` (3 nodes, PostgreSQL, Redis): minutes until all booked | ≤ 10 | **$C_MIN** (booked $C_BK of $C_CB; 99 % at $C_99 min); peak RSS of the process with the 3 nodes and the simulator $C_RSS MiB; audit ok: $C_OK | $(le "$C_MIN" 10) |"
-  echo "| 7 | \`--cluster 3\` at 3× the stage's best goodput ($(fix 0 "$BEST")/s → fixed ${RATE3:--}/s): best 30-s goodput ÷ the auto run's | ≥ 0.9, no collapse | $(fix 0 "$X_BEST") ÷ $(fix 0 "$BEST") = **$X_R** (all booked in $X_MIN min; audit ok: $X_OK) | $(ge "$X_R" 0.9) |"
-  echo "| 7 | same: p99 of status polls | unchanged | $X_POLL ms vs $C_POLL ms | $(awk -v a="$X_POLL" -v b="$C_POLL" 'BEGIN { if (a=="-"||b=="-") print "?"; else if (a+0 <= 1.5*b + 5) print "met"; else print "**missed**" }') |"
+  echo "| 7 | \`--cluster 3\`, everyone signed in before the opening, admissions at 3× the stage's best goodput in auto mode ($(fix 0 "$BEST")/s → fixed ${RATE3:--}/s): best 30-s goodput ÷ the auto run's | ≥ 0.9, no collapse | $(fix 0 "$X_BEST") ÷ $(fix 0 "$BEST") = **$X_R** (all booked in $X_MIN min against $S_MIN; audit ok: $X_OK) | $(ge "$X_R" 0.9) |"
+  echo "| 7 | same: p99 of status polls, 3× ÷ auto | unchanged (within 20 %) | $X_POLL ms vs $C_POLL ms = **$(ratio "$X_POLL" "$C_POLL")** | $(awk -v a="$X_POLL" -v b="$C_POLL" 'BEGIN { if (a=="-"||b=="-") print "?"; else if (a+0 <= 1.2*b) print "met"; else print "**missed**" }') |"
 } >"$FIG"
 say "figures"
 cat "$FIG"

@@ -155,12 +155,14 @@ type WaitRoomStats struct {
 	// Controller decisions.
 	Increases, LatencyDecreases, ErrorDecreases, Holds int64
 	// Gauges.
-	Waiting   int64   // in line in opened rooms
-	Prequeue  int64   // in pre-queues of rooms not opened yet
-	Unclaimed int64   // admitted, pass not collected yet
-	Active    int64   // passes collected and not finished
-	Rate      float64 // admission rate in force (people per second)
-	Outflow   float64 // measured outflow summed over rooms (people per second)
+	Waiting    int64   // in line in opened rooms
+	Prequeue   int64   // in pre-queues of rooms not opened yet
+	Unclaimed  int64   // admitted, pass not collected yet
+	Active     int64   // passes collected and not finished
+	Rate       float64 // admission rate in force (people per second)
+	Outflow    float64 // measured outflow summed over rooms (people per second)
+	Finishing  float64 // people finishing the booking stage per second (its pace)
+	StageBound int64   // bound on people admitted and not finished derived from the pace
 }
 
 // Expired is the number of places freed by no-shows and unused passes.

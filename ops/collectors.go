@@ -42,7 +42,7 @@ type waitRoomCollector struct {
 
 	arrivals, rejoins, admitted, claimed, used, left, expired, decisions *prometheus.Desc
 	waiting, prequeue, unclaimed, active, rate, outflow, mode, leader    *prometheus.Desc
-	bound                                                                *prometheus.Desc
+	bound, finishing, stage                                              *prometheus.Desc
 }
 
 // NewWaitRoomCollector exports the waiting room's counters and gauges. In
@@ -68,12 +68,15 @@ func NewWaitRoomCollector(src WaitRoomSource, log *slog.Logger) prometheus.Colle
 		mode:      desc(sub, "mode", "The operator's mode (1 for the mode in force).", "mode"),
 		leader:    desc(sub, "leader", "1 if this node holds the controller lease."),
 		bound:     desc(sub, "setting", "The operator's bounds and fixed rate.", "setting"),
+		finishing: desc(sub, "stage_finishing_per_second", "People finishing the booking stage per second (passes used or given back), ~10 s moving average."),
+		stage:     desc(sub, "stage_bound", "Bound on people admitted and not finished derived from the stage's pace (stage time × pace, at least the floor)."),
 	}
 }
 
 func (c *waitRoomCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.arrivals, c.rejoins, c.admitted, c.claimed, c.used, c.left, c.expired,
-		c.decisions, c.waiting, c.prequeue, c.unclaimed, c.active, c.rate, c.outflow, c.mode, c.leader, c.bound} {
+		c.decisions, c.waiting, c.prequeue, c.unclaimed, c.active, c.rate, c.outflow, c.mode, c.leader, c.bound,
+		c.finishing, c.stage} {
 		ch <- d
 	}
 }
@@ -104,6 +107,8 @@ func (c *waitRoomCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, c.active, float64(st.Active))
 	gauge(ch, c.rate, st.Rate)
 	gauge(ch, c.outflow, st.Outflow)
+	gauge(ch, c.finishing, st.Finishing)
+	gauge(ch, c.stage, float64(st.StageBound))
 	set := c.src.Settings()
 	for _, m := range []vaxbook.WaitRoomMode{vaxbook.ModeAuto, vaxbook.ModeFixed, vaxbook.ModePaused, vaxbook.ModeDrain} {
 		gauge(ch, c.mode, b2f(set.Mode == m), string(m))

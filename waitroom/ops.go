@@ -114,6 +114,7 @@ func (s *Service) State(ctx context.Context, now time.Time) (vaxbook.WaitRoomSta
 	st.Stats.Waiting, st.Stats.Prequeue = st.Waiting, st.Prequeue
 	st.Stats.Unclaimed, st.Stats.Active = st.Unclaimed, st.Active
 	st.Stats.Rate, st.Stats.Outflow = st.Rate, st.Outflow
+	st.Stats.Finishing, st.Stats.StageBound = g.Controller.Finishing, g.Controller.StageBound
 	return st, nil
 }
 

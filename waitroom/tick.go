@@ -239,9 +239,10 @@ const finishWindow = 10 * time.Second
 // finishing pace and sets st.StageBound: what the stage finishes in
 // StageTime at that pace, at least StageFloor. By Little's law, people in
 // the stage stay there about (people in it) ÷ (finishing pace); the bound
-// keeps that stay within StageTime. It binds only when the stage is
-// overfull: a stage that is merely slow to fill finishes people at the
-// pace it is given, which raises the bound as fast as it is used.
+// keeps that stay within StageTime. With StageTime longer than people
+// need, it binds only when the stage is overfull: a stage that is merely
+// slow to fill finishes people at the pace it is given, which raises the
+// bound as fast as it is used.
 func (s *Service) stage(st vaxbook.ControllerState, done int64, now time.Time) vaxbook.ControllerState {
 	switch dt := now.Sub(st.FinishedAt); {
 	case st.FinishedAt.IsZero() || done < st.Finished || dt < 0:

@@ -489,6 +489,9 @@ func testStageBound(t *testing.T, newBackend Factory) {
 	if c := st.Controller; math.Abs(c.Finishing-5) > 0.5 || c.StageBound < 45 || c.StageBound > 55 {
 		t.Fatalf("controller state %+v: want ~5 finishing/s and a stage bound of ~50", c)
 	}
+	if g := e.stats(s); g.StageBound != st.Controller.StageBound || g.Finishing != st.Controller.Finishing {
+		t.Fatalf("stats give stage bound %d at %.2f/s, the controller state %d at %.2f/s", g.StageBound, g.Finishing, st.Controller.StageBound, st.Controller.Finishing)
+	}
 	if n := inStage(); n < 40 {
 		t.Fatalf("the stage holds %d, want it kept full up to the bound (~50)", n)
 	}

@@ -54,14 +54,14 @@ func (j *jar) set(c *http.Cookie) {
 				j.names = append(j.names[:i], j.names[i+1:]...)
 				j.values = append(j.values[:i], j.values[i+1:]...)
 			} else {
-				j.values[i] = c.Value
+				j.values[i] = strings.Clone(c.Value) // not a slice of the whole Set-Cookie line
 			}
 			return
 		}
 	}
 	if !del {
 		j.names = append(j.names, name)
-		j.values = append(j.values, c.Value)
+		j.values = append(j.values, strings.Clone(c.Value))
 	}
 }
 

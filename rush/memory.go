@@ -113,8 +113,9 @@ func newHeapPeak(path string) *heapPeak {
 	return &heapPeak{path: path, min: 64 << 20, write: func(p string) error { return writeHeapProfile(p, false) }}
 }
 
-// observe takes the live heap's size in bytes and reports whether it
-// wrote a profile.
+// observe takes the heap's size in bytes (goMemory's objects: live and
+// not yet swept, so up to about twice what the profile, as of the last
+// collection, shows) and reports whether it wrote a profile.
 func (h *heapPeak) observe(heap int64) (bool, error) {
 	if h == nil || heap < h.min || heap < h.last+h.last/10 {
 		return false, nil

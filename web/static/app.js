@@ -92,6 +92,9 @@
       var load = cache ? Promise.resolve(cache) : fetch('/api/v1/regions', { headers: { 'Accept': 'application/json' } })
         .then(function (r) { return r.json(); }).then(function (b) { cache = b; return b; });
       load.then(function (b) {
+        // A list answered late (a second change, a slow fetch) must not
+        // undo a district already picked from the same list.
+        var keep = sg.value;
         var first = sg.options[0];
         sg.innerHTML = '';
         sg.appendChild(first);
@@ -101,6 +104,7 @@
             var o = document.createElement('option');
             o.value = g.code;
             o.textContent = sido.dataset.lang === 'en' ? g.en : g.ko;
+            o.selected = g.code === keep;
             sg.appendChild(o);
           });
         });

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartFailsCleanly(t *testing.T) {
@@ -46,6 +47,21 @@ func TestRedactURL(t *testing.T) {
 	} {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A node alone on SQLite keeps sessions a minute; nodes sharing PostgreSQL
+// keep them 2 s, so a logout on one reaches the others within 2 s.
+func TestSessionCache(t *testing.T) {
+	for db, want := range map[string]time.Duration{
+		"vaxbook-data/vaxbook.db":  time.Minute,
+		"postgres://u@h/db":        2 * time.Second,
+		"postgresql://u@h:5432/db": 2 * time.Second,
+		"/srv/vaxbook/postgres.db": time.Minute,
+	} {
+		if got := sessionCache(db); got != want {
+			t.Errorf("sessionCache(%q) = %v, want %v", db, got, want)
 		}
 	}
 }

@@ -113,4 +113,10 @@ type BookingStore interface {
 	// sequence number seq, and the sequence number they bring the caller to.
 	// Nodes of a cluster use it to keep their availability index current.
 	QuotaChanges(ctx context.Context, campaignID string, seq int64) ([]Quota, int64, error)
+	// DeleteIdempotencyBefore forgets the stored outcomes of idempotent
+	// writes made before t and returns how many it forgot: a retry under
+	// such a key is then a new request. Nodes call it with a retention
+	// longer than any booking window, so the table does not grow with
+	// every write of every campaign.
+	DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int, error)
 }

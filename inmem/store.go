@@ -79,6 +79,7 @@ type idemKey struct {
 type idemRecord struct {
 	hash    string
 	outcome vaxbook.Outcome
+	at      time.Time
 }
 
 type quotaChange struct {
@@ -343,6 +344,24 @@ func (s *Store) QuotaChanges(ctx context.Context, campaignID string, seq int64) 
 	return out, max(s.seq, seq), nil
 }
 
+// DeleteIdempotencyBefore forgets the outcomes of idempotent writes made
+// before t.
+func (s *Store) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for k, r := range s.idem {
+		if r.at.Before(t) {
+			delete(s.idem, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Apply runs the mutations in order under one lock. Each mutation is checked
 // completely before it changes anything, so a refusal leaves no trace but
 // its idempotency record.
@@ -400,7 +419,7 @@ func (s *Store) applyOne(m vaxbook.Mutation) vaxbook.Outcome {
 	// A malformed mutation is a programming error, not a request: its
 	// refusal is not remembered under the key.
 	if m.IdempotencyKey != "" && vaxbook.ErrorCode(o.Err) != vaxbook.CodeInvalid {
-		s.idem[ik] = idemRecord{hash: m.RequestHash, outcome: cloneOutcome(o)}
+		s.idem[ik] = idemRecord{hash: m.RequestHash, outcome: cloneOutcome(o), at: m.At}
 	}
 	return o
 }

@@ -309,15 +309,21 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
-// background runs the waiting room's admissions and housekeeping.
+// idempotencyRetention is how long the store keeps the outcome of an
+// idempotent write: longer than a rotation day's booking window (22 h), so
+// a retry within the window a write was made in is always answered with
+// its first outcome. After it a retry is a new request (a second booking
+// is refused already_booked).
+const idempotencyRetention = 24 * time.Hour
+
+// background runs the waiting room's admissions and, in its own goroutine
+// so that a long sweep never delays a tick, the store's housekeeping.
 func (n *Node) background(ctx context.Context) {
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		tick := time.NewTicker(n.cfg.WaitRoomTick)
-		sweep := time.NewTicker(time.Minute)
 		defer tick.Stop()
-		defer sweep.Stop()
 		for {
 			select {
 			case <-ctx.Done():
@@ -326,14 +332,35 @@ func (n *Node) background(ctx context.Context) {
 				if err := n.WaitRoom.Tick(ctx, n.cfg.Clock.Now()); err != nil && ctx.Err() == nil {
 					n.log.Warn("waiting room tick", "err", err)
 				}
-			case <-sweep.C:
-				idle := n.cfg.Clock.Now().Add(-8 * time.Hour)
-				if _, err := n.Store.DeleteSessionsBefore(ctx, idle); err != nil && ctx.Err() == nil {
-					n.log.Warn("session sweep", "err", err)
-				}
 			}
 		}
 	}()
+	go func() {
+		defer n.wg.Done()
+		sweep := time.NewTicker(time.Minute)
+		defer sweep.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sweep.C:
+				n.sweep(ctx, n.cfg.Clock.Now())
+			}
+		}
+	}()
+}
+
+// sweep deletes sessions past their absolute lifetime and idempotency
+// records past their retention.
+func (n *Node) sweep(ctx context.Context, now time.Time) {
+	if _, err := n.Store.DeleteSessionsBefore(ctx, now.Add(-8*time.Hour)); err != nil && ctx.Err() == nil {
+		n.log.Warn("session sweep", "err", err)
+	}
+	if k, err := n.Store.DeleteIdempotencyBefore(ctx, now.Add(-idempotencyRetention)); err != nil && ctx.Err() == nil {
+		n.log.Warn("idempotency sweep", "err", err, "forgotten", k)
+	} else if k > 0 {
+		n.log.Info("idempotency sweep", "forgotten", k)
+	}
 }
 
 func (n *Node) startWaitRoom(ctx context.Context, secret []byte) error {

@@ -2,13 +2,16 @@ package node
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"vaxbook"
 	"vaxbook/internal/syncbuf"
 	"vaxbook/internal/testdb"
 )
@@ -93,5 +96,37 @@ func TestPoolMetrics(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestSweep: the node's housekeeping forgets idempotency records past
+// their retention, and only those.
+func TestSweep(t *testing.T) {
+	n, _, _ := startOps(t, Config{})
+	ctx := context.Background()
+	at := n.cfg.Clock.Now()
+	m := vaxbook.Mutation{
+		Kind: vaxbook.MutationCancel, PersonID: 1, CampaignID: n.Campaign.ID, BookingID: 1 << 40, At: at,
+		IdempotencyKey: "sweep", RequestHash: "h",
+	}
+	if outs, err := n.Store.Apply(ctx, []vaxbook.Mutation{m}); err != nil || outs[0].Err == nil {
+		t.Fatalf("cancel of an unknown booking: %v, %+v; want a stored refusal", err, outs)
+	}
+	replay := func() error {
+		only := m
+		only.ReplayOnly = true
+		outs, err := n.Store.Apply(ctx, []vaxbook.Mutation{only})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outs[0].Err
+	}
+	n.sweep(ctx, at.Add(idempotencyRetention-time.Minute))
+	if err := replay(); errors.Is(err, vaxbook.ErrNoReplay) {
+		t.Fatal("a record within its retention was forgotten")
+	}
+	n.sweep(ctx, at.Add(idempotencyRetention+time.Minute))
+	if err := replay(); !errors.Is(err, vaxbook.ErrNoReplay) {
+		t.Fatalf("after the retention the replay got %v, want ErrNoReplay", err)
 	}
 }

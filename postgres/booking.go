@@ -196,3 +196,26 @@ SELECT count(*) FROM d`, olderThan.Microseconds()).Scan(&n)
 	}
 	return n, nil
 }
+
+// idemChunk bounds the stored outcomes one statement forgets, so that a
+// sweep holds its row locks briefly.
+const idemChunk = 2000
+
+// DeleteIdempotencyBefore implements vaxbook.BookingStore, a chunk per
+// statement (ctid = ANY(ARRAY(…)) is a TID scan of the rows the index
+// found).
+func (db *DB) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int, error) {
+	total := 0
+	for {
+		tag, err := db.pool.Exec(ctx, `DELETE FROM idempotency WHERE ctid = ANY(ARRAY(
+			SELECT ctid FROM idempotency WHERE created_at < $1 LIMIT $2))`, ts(t), idemChunk)
+		if err != nil {
+			return total, fmt.Errorf("postgres: delete idempotency: %w", err)
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < idemChunk {
+			return total, nil
+		}
+	}
+}

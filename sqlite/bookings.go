@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"vaxbook"
 )
@@ -180,4 +181,36 @@ func (db *DB) CheckInvariants(ctx context.Context, campaignID string) (vaxbook.I
 		return nil
 	})
 	return r, err
+}
+
+// idemChunk bounds the stored outcomes one statement forgets, so that a
+// sweep shares the writer with bookings in short turns.
+const idemChunk = 2000
+
+// DeleteIdempotencyBefore implements vaxbook.BookingStore, a chunk per
+// group write.
+func (db *DB) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE (person_id, key) IN
+				(SELECT person_id, key FROM idempotency WHERE created_at < ? LIMIT ?)`, micros(t), idemChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, internal("delete idempotency", err)
+		}
+		total += int(n)
+		if n < idemChunk {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, internal("delete idempotency", err)
+		}
+	}
 }

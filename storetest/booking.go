@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ func RunBooking(t *testing.T, open Opener) {
 	t.Run("Change", func(t *testing.T) { runChange(t, open) })
 	t.Run("Cancel", func(t *testing.T) { runCancel(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { runIdempotency(t, open) })
+	t.Run("IdempotencyRetention", func(t *testing.T) { runIdempotencyRetention(t, open) })
 	t.Run("Batch", func(t *testing.T) { runBatch(t, open) })
 	t.Run("Invalid", func(t *testing.T) { runInvalid(t, open) })
 	t.Run("QuotaChanges", func(t *testing.T) { runQuotaChanges(t, open) })
@@ -569,5 +571,52 @@ func runInvariants(t *testing.T, open Opener) {
 	}
 	if !rep.OK() || rep.ActiveBookings != 0 || rep.QuotaRows != int64(len(f.QuotasOf(PoolCampaignID))) {
 		t.Fatalf("CheckInvariants(%s) = %+v", PoolCampaignID, rep)
+	}
+}
+
+// runIdempotencyRetention: outcomes stored before the cut-off are
+// forgotten (a retry is then a new request), later ones still replay.
+func runIdempotencyRetention(t *testing.T, open Opener) {
+	s, _ := Loaded(t, open)
+	keyed := func(m vaxbook.Mutation, key string) vaxbook.Mutation {
+		m.IdempotencyKey, m.RequestHash = key, "h"
+		return m
+	}
+	only := func(m vaxbook.Mutation) vaxbook.Mutation { m.ReplayOnly = true; return m }
+	mustApply(t, s, keyed(BookTwo(20, FirstDose1Slot, t0, 0), "old"))
+	refused(t, s, keyed(BookTwo(21, NoDose2Slot, t0, 1), "old-refusal"), vaxbook.CodeDose2Unavailable)
+	recent := mustApply(t, s, keyed(BookTwo(22, FirstDose1Slot, t2, 2), "recent"))
+	// More than an adapter deletes in one statement (2,000): refusals
+	// under their own keys, all stored at t0.
+	const many = 4100
+	var retries []vaxbook.Mutation
+	for i := range many {
+		retries = append(retries, keyed(BookTwo(20, FirstDose1Slot, t0, 0), fmt.Sprintf("retry-%d", i)))
+	}
+	outs, err := s.Apply(ctxT(t), retries)
+	if err != nil || vaxbook.ErrorCode(outs[many-1].Err) != vaxbook.CodeAlreadyBooked {
+		t.Fatalf("Apply of %d keyed retries: %v (last outcome %+v)", many, err, outs[many-1])
+	}
+
+	n, err := s.DeleteIdempotencyBefore(ctxT(t), t1)
+	if err != nil || n != 2+many {
+		t.Fatalf("DeleteIdempotencyBefore(t1) = %d, %v; want %d (every outcome and refusal stored at t0)", n, err, 2+many)
+	}
+	snap := takeSnapshot(t, s, 20)
+	if o := apply1(t, s, only(keyed(BookTwo(20, FirstDose1Slot, t2, 0), "old"))); !errors.Is(o.Err, vaxbook.ErrNoReplay) {
+		t.Fatalf("replay-only of a forgotten key: %+v, want ErrNoReplay", o)
+	}
+	snap.mustEqual(t, takeSnapshot(t, s, 20))
+	// The same request again is a new one: person 20 already holds the booking.
+	if o := refused(t, s, keyed(BookTwo(20, FirstDose1Slot, t2, 0), "old"), vaxbook.CodeAlreadyBooked); o.Replayed {
+		t.Fatal("a forgotten key's retry was marked Replayed")
+	}
+	o := mustApply(t, s, keyed(BookTwo(22, FirstDose1Slot, t2, 2), "recent"))
+	if !o.Replayed {
+		t.Fatal("an outcome stored after the cut-off was forgotten")
+	}
+	sameBookings(t, o.Bookings, recent.Bookings)
+	if n, err := s.DeleteIdempotencyBefore(ctxT(t), t1); err != nil || n != 0 {
+		t.Fatalf("second DeleteIdempotencyBefore(t1) = %d, %v; want 0", n, err)
 	}
 }

@@ -52,3 +52,21 @@ type DeviceLockStore interface {
 	// ReleaseDeviceLock removes it (CodeNotFound if none).
 	ReleaseDeviceLock(ctx context.Context, personID int64, campaignID, windowID string) error
 }
+
+// ProviderSwitch is an operator's switch of one identity provider, kept in
+// the store so that every node of a cluster, and a node that restarts,
+// honours it. A provider without one is on.
+type ProviderSwitch struct {
+	Provider string    `json:"provider"`
+	Enabled  bool      `json:"enabled"`
+	By       string    `json:"by"` // the operator
+	At       time.Time `json:"at"`
+}
+
+// ProviderSwitchStore keeps the switches.
+type ProviderSwitchStore interface {
+	// SetProviderSwitch stores s, replacing the provider's previous one.
+	SetProviderSwitch(ctx context.Context, s ProviderSwitch) error
+	// ProviderSwitches returns every stored switch, ordered by provider.
+	ProviderSwitches(ctx context.Context) ([]ProviderSwitch, error)
+}

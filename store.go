@@ -66,6 +66,7 @@ type Store interface {
 	BookingStore
 	SessionStore
 	DeviceLockStore
+	ProviderSwitchStore
 	AuditLog
 	CampaignStore
 	Loader

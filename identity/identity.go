@@ -40,6 +40,7 @@ type Store interface {
 	vaxbook.Registry
 	vaxbook.SessionStore
 	vaxbook.DeviceLockStore
+	vaxbook.ProviderSwitchStore
 	vaxbook.AuditLog
 }
 

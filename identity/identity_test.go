@@ -132,6 +132,7 @@ type env struct {
 	srv    *httptest.Server
 	idp    *devidp.Server
 	svc    *identity.Service
+	icfg   identity.Config // svc's, for a second node on the same store
 	store  store
 	keys   *pii.Keys
 	clock  *clock.Fake
@@ -235,6 +236,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.icfg = icfg
 
 	mux.Handle("/idp/", e.providerGate(e.idp))
 	mux.Handle("/auth/", e.svc.Handler())
@@ -1078,14 +1080,39 @@ func TestSessionCache(t *testing.T) {
 
 // TestProviderTurnedOff: an operator's switch takes a provider out without
 // it failing: no sign-in starts (and the provider is not contacted), the
-// light is red with an alternative; turned on, it works again.
+// light is red with an alternative; turned on, it works again. The switch
+// is stored: another node on the store, and a node started later, follow
+// it at their next SyncSwitches.
 func TestProviderTurnedOff(t *testing.T) {
 	e := newEnv(t)
-	if err := e.svc.SetEnabled("yahoo", false); vaxbook.ErrorCode(err) != vaxbook.CodeNotFound {
+	ctx := context.Background()
+	other, err := identity.New(e.icfg) // another node of the cluster, started before the switch
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.SetEnabled(ctx, "yahoo", false, "kim", e.clock.Now()); vaxbook.ErrorCode(err) != vaxbook.CodeNotFound {
 		t.Fatalf("unknown provider: %v", err)
 	}
-	if err := e.svc.SetEnabled("pass", false); err != nil {
+	if err := e.svc.SetEnabled(ctx, "pass", false, "kim", e.clock.Now()); err != nil {
 		t.Fatal(err)
+	}
+	if l := light(other.Providers(e.clock.Now()), "pass"); !l.Enabled {
+		t.Fatalf("the other node changed before it synced: %+v", l)
+	}
+	later, err := identity.New(e.icfg) // a node started (or restarted) after the switch
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, svc := range map[string]*identity.Service{"other": other, "later": later} {
+		if err := svc.SyncSwitches(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if l := light(svc.Providers(e.clock.Now()), "pass"); l.Enabled || l.Light != identity.Red {
+			t.Fatalf("%s node after SyncSwitches: %+v", name, l)
+		}
+		if l := light(svc.Providers(e.clock.Now()), "naver"); !l.Enabled {
+			t.Fatalf("%s node: a provider nobody switched is off: %+v", name, l)
+		}
 	}
 	l := light(e.svc.Providers(e.clock.Now()), "pass")
 	if l.Enabled || l.Light != identity.Red || l.Alternative == "" || l.Alternative == "pass" {
@@ -1097,11 +1124,17 @@ func TestProviderTurnedOff(t *testing.T) {
 	if o.Alternative == "" || o.Alternative == "pass" || e.tokens.Load() != before {
 		t.Fatalf("refusal %+v; token requests %d → %d", o, before, e.tokens.Load())
 	}
-	if err := e.svc.SetEnabled("pass", true); err != nil {
+	if err := e.svc.SetEnabled(ctx, "pass", true, "lee", e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if l := light(e.svc.Providers(e.clock.Now()), "pass"); !l.Enabled || l.Light == identity.Red {
 		t.Fatalf("turned on: %+v", l)
+	}
+	if err := other.SyncSwitches(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l := light(other.Providers(e.clock.Now()), "pass"); !l.Enabled {
+		t.Fatalf("the other node after the switch back on: %+v", l)
 	}
 	e.expectSignedIn(b, b.login("pass", 1), 1, "pass")
 }

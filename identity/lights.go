@@ -2,6 +2,7 @@ package identity
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -477,20 +478,50 @@ func suggestAlternatives(list []ProviderLight) {
 	}
 }
 
-// SetEnabled turns a provider on or off on this node. Off, no login starts
-// with it (provider_unavailable, with an alternative) and its light is red;
-// logins already under way finish. Errors: CodeNotFound for an unknown
-// provider. The caller audits.
-func (s *Service) SetEnabled(name string, on bool) error {
-	rp, ok := s.providers[name]
-	if !ok {
+// SetEnabled turns a provider on or off: stored (so that every node of a
+// cluster, within its next SyncSwitches, and a node that restarts honour
+// it), then applied on this node at once. Off, no login starts with it
+// (provider_unavailable, with an alternative) and its light is red; logins
+// already under way finish. Errors: CodeNotFound for an unknown provider,
+// the store's. The caller audits.
+func (s *Service) SetEnabled(ctx context.Context, name string, on bool, by string, now time.Time) error {
+	if _, ok := s.providers[name]; !ok {
 		return vaxbook.Errorf(vaxbook.CodeNotFound, "no identity provider %q", name)
 	}
-	rp.health.mu.Lock()
-	rp.health.off = !on
-	rp.health.mu.Unlock()
-	s.lights.dirty.Store(true)
+	if err := s.cfg.Store.SetProviderSwitch(ctx, vaxbook.ProviderSwitch{Provider: name, Enabled: on, By: by, At: now}); err != nil {
+		return fmt.Errorf("identity: store the switch of %s: %w", name, err)
+	}
+	s.apply(name, on)
 	return nil
+}
+
+// SyncSwitches applies the stored switches to this node: nodes call it at
+// start and every few seconds. A switch of a provider this node does not
+// have is ignored.
+func (s *Service) SyncSwitches(ctx context.Context) error {
+	list, err := s.cfg.Store.ProviderSwitches(ctx)
+	if err != nil {
+		return fmt.Errorf("identity: read provider switches: %w", err)
+	}
+	for _, sw := range list {
+		if _, ok := s.providers[sw.Provider]; ok {
+			s.apply(sw.Provider, sw.Enabled)
+		}
+	}
+	return nil
+}
+
+// apply sets a known provider on or off here; the lights are recomputed
+// only when that changes something.
+func (s *Service) apply(name string, on bool) {
+	h := s.providers[name].health
+	h.mu.Lock()
+	changed := h.off == on
+	h.off = !on
+	h.mu.Unlock()
+	if changed {
+		s.lights.dirty.Store(true)
+	}
 }
 
 // Providers returns every provider's traffic light at now, in configuration

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-
+	"strings"
 	"time"
 
 	"vaxbook"
@@ -346,5 +346,31 @@ func (s *Store) AuditEntries(ctx context.Context, before int64, limit int) ([]va
 	for i := end - 1; i >= 0 && len(out) < limit; i-- {
 		out = append(out, s.audit[i])
 	}
+	return out, nil
+}
+
+// SetProviderSwitch stores an operator's switch of a provider.
+func (s *Store) SetProviderSwitch(ctx context.Context, sw vaxbook.ProviderSwitch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	s.switches[sw.Provider] = sw
+	return nil
+}
+
+// ProviderSwitches returns every stored switch, ordered by provider.
+func (s *Store) ProviderSwitches(ctx context.Context) ([]vaxbook.ProviderSwitch, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]vaxbook.ProviderSwitch, 0, len(s.switches))
+	for _, sw := range s.switches {
+		out = append(out, sw)
+	}
+	slices.SortFunc(out, func(a, b vaxbook.ProviderSwitch) int { return strings.Compare(a.Provider, b.Provider) })
 	return out, nil
 }

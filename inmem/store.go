@@ -47,6 +47,7 @@ type Store struct {
 
 	sessions map[string]vaxbook.Session
 	locks    map[lockKey]vaxbook.DeviceLock
+	switches map[string]vaxbook.ProviderSwitch
 	audit    []vaxbook.AuditEntry
 }
 
@@ -114,6 +115,7 @@ func New() *Store {
 		changes:        map[string][]quotaChange{},
 		sessions:       map[string]vaxbook.Session{},
 		locks:          map[lockKey]vaxbook.DeviceLock{},
+		switches:       map[string]vaxbook.ProviderSwitch{},
 	}
 }
 

@@ -221,7 +221,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startWaitRoom(ctx, secret); err != nil {
 		return nil, err
 	}
-	if err := n.startIdentity(secret); err != nil {
+	if err := n.startIdentity(ctx, secret); err != nil {
 		return nil, err
 	}
 	n.Metrics = ops.NewMetrics()
@@ -316,8 +316,14 @@ func (n *Node) Close() error {
 // is refused already_booked).
 const idempotencyRetention = 24 * time.Hour
 
+// switchesEvery is how often a node reads the operators' provider
+// switches: a switch made on one node of a cluster holds on every node
+// within it.
+const switchesEvery = 2 * time.Second
+
 // background runs the waiting room's admissions and, in its own goroutine
-// so that a long sweep never delays a tick, the store's housekeeping.
+// so that a long sweep never delays a tick, the store's housekeeping and
+// the provider switches.
 func (n *Node) background(ctx context.Context) {
 	n.wg.Add(2)
 	go func() {
@@ -338,13 +344,19 @@ func (n *Node) background(ctx context.Context) {
 	go func() {
 		defer n.wg.Done()
 		sweep := time.NewTicker(time.Minute)
+		switches := time.NewTicker(switchesEvery)
 		defer sweep.Stop()
+		defer switches.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-sweep.C:
 				n.sweep(ctx, n.cfg.Clock.Now())
+			case <-switches.C:
+				if err := n.Identity.SyncSwitches(ctx); err != nil && ctx.Err() == nil {
+					n.log.Warn("provider switches", "err", err)
+				}
 			}
 		}
 	}()
@@ -425,7 +437,7 @@ func loginCheck(c vaxbook.Campaign, birth vaxbook.Date, nat vaxbook.Nationality,
 	return d
 }
 
-func (n *Node) startIdentity(secret []byte) error {
+func (n *Node) startIdentity(ctx context.Context, secret []byte) error {
 	cfg := identity.Config{
 		BaseURL: n.url, Store: n.Store, Keys: n.Keys, Campaign: n.currentCampaign, Check: loginCheck,
 		Clock: n.cfg.Clock, CookieKey: derive(secret, "identity-cookies"), SecureCookies: n.cfg.SecureCookies,
@@ -490,7 +502,8 @@ func (n *Node) startIdentity(secret []byte) error {
 	if n.Identity, err = identity.New(cfg); err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
-	return nil
+	// Providers the operators switched off stay off across restarts.
+	return n.Identity.SyncSwitches(ctx)
 }
 
 // loadCampaign returns the store's campaign with the configured id (or the

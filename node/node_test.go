@@ -105,3 +105,49 @@ func TestDemoOnAStoreSeededElsewhere(t *testing.T) {
 		t.Fatalf("no warning for mismatched demo flags; logs: %s", logs.String())
 	}
 }
+
+// TestProviderSwitchAcrossNodes: an operator's switch made on one node
+// holds on another node of the same store within a few seconds, and on a
+// node started after it.
+func TestProviderSwitchAcrossNodes(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "shared.db")
+	start := func() *Node {
+		n, err := Start(context.Background(), Config{
+			Addr: "127.0.0.1:0", DataDir: t.TempDir(), DB: db, Demo: true, DemoPeople: 1500, DemoClinics: 260, DemoSeed: 3,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Stdout: io.Discard,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close(); n.Wait() })
+		return n
+	}
+	enabled := func(n *Node, name string) bool {
+		for _, l := range n.Identity.Providers(n.cfg.Clock.Now()) {
+			if l.Name == name {
+				return l.Enabled
+			}
+		}
+		t.Fatalf("no provider %s", name)
+		return false
+	}
+	a, b := start(), start()
+	if err := a.Identity.SetEnabled(context.Background(), "kakao", false, "kim", a.cfg.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if enabled(a, "kakao") {
+		t.Fatal("kakao still on where it was switched off")
+	}
+	deadline := time.Now().Add(3 * switchesEvery)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for enabled(b, "kakao") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other node still has kakao on after %v", 3*switchesEvery)
+		}
+		<-tick.C
+	}
+	if c := start(); enabled(c, "kakao") || !enabled(c, "naver") {
+		t.Fatalf("a node started after the switch: kakao on %v, naver on %v", enabled(c, "kakao"), enabled(c, "naver"))
+	}
+}

@@ -198,3 +198,34 @@ func (db *DB) AuditEntries(ctx context.Context, before int64, limit int) ([]vaxb
 	}
 	return es, nil
 }
+
+// SetProviderSwitch implements vaxbook.ProviderSwitchStore.
+func (db *DB) SetProviderSwitch(ctx context.Context, sw vaxbook.ProviderSwitch) error {
+	if !validText(sw.Provider) || !validText(sw.By) {
+		return vaxbook.InvalidParam("provider", "provider and operator names must be UTF-8 text without NUL")
+	}
+	if _, err := db.pool.Exec(ctx, `INSERT INTO provider_switch (provider, enabled, changed_by, changed_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (provider) DO UPDATE SET enabled = excluded.enabled, changed_by = excluded.changed_by, changed_at = excluded.changed_at`,
+		sw.Provider, sw.Enabled, sw.By, ts(sw.At)); err != nil {
+		return fmt.Errorf("postgres: set provider switch: %w", err)
+	}
+	return nil
+}
+
+// ProviderSwitches implements vaxbook.ProviderSwitchStore.
+func (db *DB) ProviderSwitches(ctx context.Context) ([]vaxbook.ProviderSwitch, error) {
+	rows, err := db.pool.Query(ctx, `SELECT provider, enabled, changed_by, changed_at FROM provider_switch ORDER BY provider COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: provider switches: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (vaxbook.ProviderSwitch, error) {
+		var sw vaxbook.ProviderSwitch
+		err := row.Scan(&sw.Provider, &sw.Enabled, &sw.By, &sw.At)
+		sw.At = sw.At.UTC()
+		return sw, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: provider switches: %w", err)
+	}
+	return out, nil
+}

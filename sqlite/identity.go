@@ -191,3 +191,34 @@ func (db *DB) AuditEntries(ctx context.Context, before int64, limit int) ([]vaxb
 	}
 	return out, internal("audit entries", rows.Err())
 }
+
+// SetProviderSwitch implements vaxbook.ProviderSwitchStore.
+func (db *DB) SetProviderSwitch(ctx context.Context, sw vaxbook.ProviderSwitch) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO provider_switch (provider, enabled, changed_by, changed_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (provider) DO UPDATE SET enabled = excluded.enabled, changed_by = excluded.changed_by, changed_at = excluded.changed_at`,
+			sw.Provider, sw.Enabled, sw.By, micros(sw.At))
+		return err
+	})
+	return internal("set provider switch", err)
+}
+
+// ProviderSwitches implements vaxbook.ProviderSwitchStore.
+func (db *DB) ProviderSwitches(ctx context.Context) ([]vaxbook.ProviderSwitch, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT provider, enabled, changed_by, changed_at FROM provider_switch ORDER BY provider`)
+	if err != nil {
+		return nil, internal("provider switches", err)
+	}
+	defer rows.Close()
+	var out []vaxbook.ProviderSwitch
+	for rows.Next() {
+		var sw vaxbook.ProviderSwitch
+		var at int64
+		if err := rows.Scan(&sw.Provider, &sw.Enabled, &sw.By, &at); err != nil {
+			return nil, internal("provider switches", err)
+		}
+		sw.At = instant(at)
+		out = append(out, sw)
+	}
+	return out, internal("provider switches", rows.Err())
+}

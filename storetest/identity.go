@@ -268,6 +268,41 @@ func RunAudit(t *testing.T, open Opener) {
 }
 
 // RunPingClose checks Ping and Close.
+// RunProviderSwitches checks the ProviderSwitchStore: none at first, one
+// per provider (the last stored wins), ordered by provider, instants to the
+// microsecond.
+func RunProviderSwitches(t *testing.T, open Opener) {
+	s := open(t)
+	got, err := s.ProviderSwitches(ctxT(t))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("ProviderSwitches of an empty store = %+v, %v", got, err)
+	}
+	at := time.Date(2021, 8, 9, 20, 0, 1, 123456000, KST)
+	for _, sw := range []vaxbook.ProviderSwitch{
+		{Provider: "kakao", Enabled: false, By: "kim", At: at},
+		{Provider: "naver", Enabled: false, By: "lee", At: at.Add(time.Minute)},
+		{Provider: "kakao", Enabled: true, By: "park", At: at.Add(2 * time.Minute)},
+		{Provider: "pass", Enabled: false, By: "운영자", At: at.Add(3 * time.Minute)},
+	} {
+		if err := s.SetProviderSwitch(ctxT(t), sw); err != nil {
+			t.Fatalf("SetProviderSwitch(%+v): %v", sw, err)
+		}
+	}
+	want := []vaxbook.ProviderSwitch{
+		{Provider: "kakao", Enabled: true, By: "park", At: at.Add(2 * time.Minute)},
+		{Provider: "naver", Enabled: false, By: "lee", At: at.Add(time.Minute)},
+		{Provider: "pass", Enabled: false, By: "운영자", At: at.Add(3 * time.Minute)},
+	}
+	if got, err = s.ProviderSwitches(ctxT(t)); err != nil || len(got) != len(want) {
+		t.Fatalf("ProviderSwitches = %+v, %v; want %+v", got, err, want)
+	}
+	for i := range want {
+		if got[i].Provider != want[i].Provider || got[i].Enabled != want[i].Enabled || got[i].By != want[i].By || !got[i].At.Equal(want[i].At) {
+			t.Fatalf("switch %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
 func RunPingClose(t *testing.T, open Opener) {
 	s := open(t)
 	if err := s.Ping(ctxT(t)); err != nil {

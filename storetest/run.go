@@ -27,6 +27,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Concurrency", func(t *testing.T) { RunConcurrency(t, open) })
 	t.Run("Sessions", func(t *testing.T) { RunSessions(t, open) })
 	t.Run("DeviceLocks", func(t *testing.T) { RunDeviceLocks(t, open) })
+	t.Run("ProviderSwitches", func(t *testing.T) { RunProviderSwitches(t, open) })
 	t.Run("Audit", func(t *testing.T) { RunAudit(t, open) })
 	t.Run("PingClose", func(t *testing.T) { RunPingClose(t, open) })
 }

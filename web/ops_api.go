@@ -271,7 +271,7 @@ func (o *opsServer) setProvider(ctx context.Context, a opsActor, name string, on
 		Target: "provider:" + name, Detail: string(detail)}); err != nil {
 		return cur, err
 	}
-	if err := id.SetEnabled(name, on); err != nil {
+	if err := id.SetEnabled(ctx, name, on, a.name, now); err != nil {
 		return cur, err
 	}
 	o.s.log.InfoContext(ctx, "ops: identity provider switched", "operator", a.name, "provider", name, "enabled", on)

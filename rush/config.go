@@ -84,6 +84,10 @@ type Config struct {
 	// Think scales human think times between steps (1: seconds, as people;
 	// 0: none).
 	Think float64
+	// Affinity sends every request of a device to one node (a balancer
+	// hashing a cookie or the address); false: each request to the next
+	// node in turn (round robin, least_conn).
+	Affinity bool
 	// Patience is the mean wait before an AbandonQueue person gives up.
 	Patience time.Duration
 	// Later is the mean delay before a Change or Cancel person comes back.

@@ -16,18 +16,20 @@ import (
 // Report is the result of a rush: what the simulator saw and what the
 // audit found. It is written as report.json.
 type Report struct {
-	Target  string    `json:"target"`
-	Nodes   int       `json:"nodes"`
-	Profile string    `json:"profile"`
-	People  int       `json:"people"`
-	Devices int       `json:"devices"`
-	Mix     Mix       `json:"mix"`
-	Window  string    `json:"window"`
-	Room    string    `json:"room"`
-	Opens   time.Time `json:"opens"`
-	Started time.Time `json:"started"`
-	LeadS   float64   `json:"lead_s"`
-	Workers int       `json:"workers"`
+	Target string `json:"target"`
+	Nodes  int    `json:"nodes"`
+	// Affinity: every request of a device went to one node.
+	Affinity bool      `json:"affinity,omitempty"`
+	Profile  string    `json:"profile"`
+	People   int       `json:"people"`
+	Devices  int       `json:"devices"`
+	Mix      Mix       `json:"mix"`
+	Window   string    `json:"window"`
+	Room     string    `json:"room"`
+	Opens    time.Time `json:"opens"`
+	Started  time.Time `json:"started"`
+	LeadS    float64   `json:"lead_s"`
+	Workers  int       `json:"workers"`
 	// DurationS is the simulation's length, from its start to the last
 	// person done (or the timeout).
 	DurationS float64 `json:"duration_s"`
@@ -119,7 +121,7 @@ func (s *sim) report(sm samples, end time.Time, timedOut bool) *Report {
 	r := &Report{
 		Target: s.t.Kind, Nodes: len(s.t.URLs), Profile: s.cfg.Profile, People: s.cfg.People, Devices: len(s.users),
 		Mix: s.cfg.Mix, Window: s.win.ID, Room: s.room, Opens: s.win.Opens.In(s.loc), Started: s.start,
-		LeadS: time.Duration(s.openNS).Seconds(), Workers: s.cfg.Workers,
+		LeadS: time.Duration(s.openNS).Seconds(), Workers: s.cfg.Workers, Affinity: s.cfg.Affinity,
 		DurationS: end.Sub(s.start).Seconds(), TimedOut: timedOut,
 		Requests: s.requests.Load(), TransportErrors: s.transports.Load(), NoShows: s.noShows.Load(),
 		Outcomes: map[string]int{}, Steps: map[string]Latency{}, Refusals: s.ref.list(),
@@ -287,7 +289,14 @@ func (r *Report) write(dir string) error {
 // Summary writes the console summary.
 func (r *Report) Summary(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-	p("vaxbook rush — %s, %d node(s), profile %s", r.Target, r.Nodes, r.Profile)
+	balance := ""
+	if r.Nodes > 1 {
+		balance = ", requests to the next node in turn"
+		if r.Affinity {
+			balance = ", each device's requests to one node"
+		}
+	}
+	p("vaxbook rush — %s, %d node(s)%s, profile %s", r.Target, r.Nodes, balance, r.Profile)
 	if r.LeadS < 0 {
 		p("  (the day had opened %.0f min before the rush: the minutes below count from the rush's start)", -r.LeadS/60)
 	}

@@ -204,12 +204,23 @@ func (s *sim) nowNS() int64 { return int64(time.Since(s.start)) }
 
 func (s *sim) sec(t time.Time) int { return int(t.Sub(s.start) / time.Second) }
 
-// base picks a node for a request (the simulated load balancer).
-func (s *sim) base() string {
-	if len(s.t.URLs) == 1 {
-		return s.t.URLs[0]
+// base picks a node for a request of device uid (the simulated load
+// balancer).
+func (s *sim) base(uid int32) string {
+	return s.t.URLs[s.node(uid)]
+}
+
+// node is the index of the node a request of uid goes to: with
+// Config.Affinity the device's own every time, else the next in turn.
+func (s *sim) node(uid int32) int {
+	n := len(s.t.URLs)
+	switch {
+	case n == 1:
+		return 0
+	case s.cfg.Affinity:
+		return int(uid) % n
 	}
-	return s.t.URLs[s.rr.Add(1)%uint64(len(s.t.URLs))]
+	return int(s.rr.Add(1) % uint64(n))
 }
 
 func (s *sim) violation(kind, example string) {
@@ -390,7 +401,7 @@ func (s *sim) landing(uid int32) {
 		s.activeSessions.Add(1)
 		s.arrivals.add(s.sec(time.Now()))
 	}
-	a, _, _, err := s.send(uid, stepLanding, call{method: "GET", url: s.base() + "/api/v1/identity/providers"})
+	a, _, _, err := s.send(uid, stepLanding, call{method: "GET", url: s.base(uid) + "/api/v1/identity/providers"})
 	if err != nil {
 		s.retry(uid, laneIdentity, 0)
 		return
@@ -439,7 +450,7 @@ func (s *sim) landing(uid int32) {
 // node; success ends in a redirect to the queue page.
 func (s *sim) login(uid int32) {
 	u := &s.users[uid]
-	u.sess.node = int(s.rr.Add(1) % uint64(len(s.t.URLs)))
+	u.sess.node = s.node(uid)
 	base := s.t.URLs[u.sess.node]
 	next := fmt.Sprintf("%s/auth/%s/start?login_hint=%d", base, s.providers[u.provider], u.person)
 	t0 := time.Now()
@@ -537,7 +548,7 @@ func (s *sim) login(uid int32) {
 // the person now.
 func (s *sim) me(uid int32) {
 	u := &s.users[uid]
-	a, _, _, err := s.send(uid, stepMe, call{method: "GET", url: s.base() + "/api/v1/me"})
+	a, _, _, err := s.send(uid, stepMe, call{method: "GET", url: s.base(uid) + "/api/v1/me"})
 	if err != nil {
 		s.retry(uid, laneQueue, 0)
 		return
@@ -588,7 +599,7 @@ func (s *sim) me(uid int32) {
 func (s *sim) probe(uid int32) {
 	u := &s.users[uid]
 	body := []byte(`{"slot_id":` + strconv.FormatInt(s.probeSlot, 10) + `}`)
-	k := call{method: "POST", url: s.base() + "/api/v1/bookings?now=" + url.QueryEscape(s.forgedTime()), body: body,
+	k := call{method: "POST", url: s.base(uid) + "/api/v1/bookings?now=" + url.QueryEscape(s.forgedTime()), body: body,
 		csrf: u.sess.csrf, idem: fmt.Sprintf("rush-%d-probe", u.person)}
 	a, t0, t1, err := s.send(uid, stepProbe, k)
 	if err != nil {
@@ -622,7 +633,7 @@ func (s *sim) probe(uid int32) {
 // join enters the waiting room (or its pre-queue).
 func (s *sim) join(uid int32) {
 	u := &s.users[uid]
-	a, _, t1, err := s.send(uid, stepJoin, call{method: "POST", url: s.base() + "/api/v1/queue", csrf: u.sess.csrf})
+	a, _, t1, err := s.send(uid, stepJoin, call{method: "POST", url: s.base(uid) + "/api/v1/queue", csrf: u.sess.csrf})
 	if err != nil {
 		s.retry(uid, laneQueue, 0)
 		return
@@ -672,7 +683,7 @@ func (s *sim) poll(uid int32) {
 		s.finish(uid, oAbandoned)
 		return
 	}
-	a, t0, t1, err := s.send(uid, stepPoll, call{method: "GET", url: s.base() + "/api/v1/queue/status"})
+	a, t0, t1, err := s.send(uid, stepPoll, call{method: "GET", url: s.base(uid) + "/api/v1/queue/status"})
 	s.polls.add(s.sec(t1))
 	if err != nil {
 		s.retry(uid, lanePoll, 0)
@@ -786,7 +797,7 @@ func (s *sim) search(uid int32) {
 		ll = s.regions[int(s.rand(uid)*float64(len(s.regions)))]
 	}
 	q := fmt.Sprintf("/api/v1/clinics?available=true&limit=10&near=%.5f,%.5f&radius_km=%g", ll.lat, ll.lng, r)
-	a, _, _, err := s.send(uid, stepSearch, call{method: "GET", url: s.base() + q})
+	a, _, _, err := s.send(uid, stepSearch, call{method: "GET", url: s.base(uid) + q})
 	if err != nil {
 		s.retry(uid, laneBooking, 0)
 		return
@@ -858,7 +869,7 @@ func (s *sim) search(uid int32) {
 // (earlier times first, with some spread).
 func (s *sim) slotsOf(uid int32, clinic int64, date string) {
 	u := &s.users[uid]
-	a, _, _, err := s.send(uid, stepSlots, call{method: "GET", url: fmt.Sprintf("%s/api/v1/clinics/%d/slots?date=%s", s.base(), clinic, date)})
+	a, _, _, err := s.send(uid, stepSlots, call{method: "GET", url: fmt.Sprintf("%s/api/v1/clinics/%d/slots?date=%s", s.base(uid), clinic, date)})
 	if err != nil {
 		u.state = sSearch
 		s.retry(uid, laneBooking, 0)
@@ -948,13 +959,13 @@ func (s *sim) book(uid int32) {
 	step := stepBook
 	switch u.phase {
 	case 0:
-		k = call{method: "POST", url: s.base() + "/api/v1/bookings", body: slotBody(u.sess.cands[0])}
+		k = call{method: "POST", url: s.base(uid) + "/api/v1/bookings", body: slotBody(u.sess.cands[0])}
 	case 1:
 		step = stepChange
-		k = call{method: "PATCH", url: fmt.Sprintf("%s/api/v1/bookings/%d", s.base(), u.b1), body: slotBody(u.sess.cands[0])}
+		k = call{method: "PATCH", url: fmt.Sprintf("%s/api/v1/bookings/%d", s.base(uid), u.b1), body: slotBody(u.sess.cands[0])}
 	default:
 		step = stepCancel
-		k = call{method: "DELETE", url: fmt.Sprintf("%s/api/v1/bookings/%d", s.base(), u.b1)}
+		k = call{method: "DELETE", url: fmt.Sprintf("%s/api/v1/bookings/%d", s.base(uid), u.b1)}
 	}
 	k.csrf, k.pass, k.idem = u.sess.csrf, u.sess.pass, u.sess.idem
 	u.sess.wrote = k.url
@@ -1061,7 +1072,7 @@ func (s *sim) acknowledge(uid int32, c confirmation, at time.Time) {
 // now spent pass): the answer must be the first one, replayed.
 func (s *sim) dup(uid int32) {
 	u := &s.users[uid]
-	k := call{method: "POST", url: s.base() + "/api/v1/bookings", body: slotBody(u.s1), csrf: u.sess.csrf,
+	k := call{method: "POST", url: s.base(uid) + "/api/v1/bookings", body: slotBody(u.s1), csrf: u.sess.csrf,
 		pass: u.sess.pass, idem: u.sess.idem}
 	a, _, _, err := s.send(uid, stepReplay, k)
 	if err != nil {
@@ -1106,7 +1117,7 @@ func (s *sim) dup(uid int32) {
 func (s *sim) replayPass(uid int32) {
 	u := &s.users[uid]
 	u.sess.writes++
-	k := call{method: "POST", url: s.base() + "/api/v1/bookings", body: slotBody(s.probeSlot), csrf: u.sess.csrf,
+	k := call{method: "POST", url: s.base(uid) + "/api/v1/bookings", body: slotBody(s.probeSlot), csrf: u.sess.csrf,
 		pass: u.sess.pass, idem: fmt.Sprintf("rush-%d-replay-%d", u.person, u.sess.writes)}
 	a, _, t1, err := s.send(uid, stepReplay, k)
 	if err != nil {
@@ -1133,7 +1144,7 @@ func (s *sim) replayPass(uid int32) {
 // confirm reads the person's bookings: the acknowledged one must be there.
 func (s *sim) confirm(uid int32) {
 	u := &s.users[uid]
-	a, _, _, err := s.send(uid, stepConfirm, call{method: "GET", url: s.base() + "/api/v1/bookings/mine"})
+	a, _, _, err := s.send(uid, stepConfirm, call{method: "GET", url: s.base(uid) + "/api/v1/bookings/mine"})
 	if err != nil {
 		s.retry(uid, laneBooking, 0)
 		return

@@ -374,3 +374,41 @@ func TestAuditDetects(t *testing.T) {
 		t.Errorf("pre-queue without a draw: %v %+v", err, a)
 	}
 }
+
+// TestBalancer: without affinity a device's requests go to the nodes in
+// turn; with it, every request of a device to the same node, and the
+// devices spread over all nodes.
+func TestBalancer(t *testing.T) {
+	urls := []string{"http://a", "http://b", "http://c"}
+	for _, tc := range []struct {
+		name     string
+		affinity bool
+	}{{"round robin", false}, {"affinity", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sim{cfg: Config{Affinity: tc.affinity}, t: &Target{URLs: urls}}
+			perDevice := map[int32]map[string]bool{}
+			used := map[string]int{}
+			for i := range 60 {
+				uid := int32(i % 5) // 5 devices, 3 nodes: in turn, a device meets every node
+				if perDevice[uid] == nil {
+					perDevice[uid] = map[string]bool{}
+				}
+				b := s.base(uid)
+				perDevice[uid][b] = true
+				used[b]++
+			}
+			if len(used) != len(urls) {
+				t.Fatalf("nodes used %v, want all %d", used, len(urls))
+			}
+			for uid, nodes := range perDevice {
+				if tc.affinity != (len(nodes) == 1) {
+					t.Fatalf("device %d's requests went to %v (affinity %v)", uid, nodes, tc.affinity)
+				}
+			}
+		})
+	}
+	one := &sim{cfg: Config{Affinity: true}, t: &Target{URLs: urls[:1]}}
+	if one.base(5) != urls[0] {
+		t.Fatal("one node: not that node")
+	}
+}

@@ -62,6 +62,7 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.Compress, "compress", 1, "aug2021: divide arrival times by this (60: the day in 22 minutes)")
 	fs.DurationVar(&cfg.Lead, "lead", 20*time.Second, "how long before the opening the rush starts; early arrivals come within it")
 	fs.Float64Var(&cfg.Think, "think", 1, "scale of human think times between steps (0: none)")
+	fs.BoolVar(&cfg.Affinity, "affinity", false, "several nodes: send every request of a device to one node (default: each to the next in turn)")
 	fs.DurationVar(&cfg.Patience, "patience", 3*time.Minute, "mean wait before an abandoning person leaves the queue")
 	fs.DurationVar(&cfg.Later, "later", 2*time.Minute, "mean delay before a person comes back to change or cancel")
 	fs.IntVar(&cfg.Workers, "workers", 512, "requests in flight at most (the simulator's connection pool)")

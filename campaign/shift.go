@@ -83,6 +83,36 @@ func shiftPredicate(p vaxbook.Predicate, days int) vaxbook.Predicate {
 	return q
 }
 
+// OpeningShift returns the delta that, applied with Shift, makes the
+// campaign's first rotation window (the first window of any kind if there
+// is none) open at opens: a rehearsal's opening second, with nothing open
+// before it.
+func OpeningShift(c vaxbook.Campaign, opens time.Time) time.Duration {
+	first := firstWindow(c)
+	if first == nil {
+		return 0
+	}
+	return opens.Sub(first.Opens)
+}
+
+// firstWindow is the rotation window that opens first, or the first window
+// of any kind if there is none; nil for a campaign without windows.
+func firstWindow(c vaxbook.Campaign) *vaxbook.Window {
+	var first *vaxbook.Window
+	for _, kind := range []string{vaxbook.WindowRotation, ""} {
+		for i := range c.Windows {
+			w := &c.Windows[i]
+			if (kind == "" || w.Kind == kind) && (first == nil || w.Opens.Before(first.Opens)) {
+				first = w
+			}
+		}
+		if first != nil {
+			return first
+		}
+	}
+	return nil
+}
+
 // DemoLead is how long before `now` DemoShift makes the first rotation window
 // open when `now` falls in a gap between windows.
 const DemoLead = 10 * time.Minute
@@ -100,18 +130,7 @@ const DemoLead = 10 * time.Minute
 // today, moved earlier by the smallest amount that makes it open at least
 // DemoLead (10 minutes) before `now`, at a whole minute.
 func DemoShift(c vaxbook.Campaign, now time.Time) time.Duration {
-	var first *vaxbook.Window
-	for _, kind := range []string{vaxbook.WindowRotation, ""} {
-		for i := range c.Windows {
-			w := &c.Windows[i]
-			if (kind == "" || w.Kind == kind) && (first == nil || w.Opens.Before(first.Opens)) {
-				first = w
-			}
-		}
-		if first != nil {
-			break
-		}
-	}
+	first := firstWindow(c)
 	if first == nil {
 		return 0
 	}

@@ -179,3 +179,26 @@ func TestShiftKeepsOriginal(t *testing.T) {
 		}
 	}
 }
+
+// TestOpeningShift: the shifted campaign's first rotation day opens at the
+// given second, nobody may book a moment before it, and its people may at
+// it.
+func TestOpeningShift(t *testing.T) {
+	person := vaxbook.MustDate("1990-01-29") // digit 9: the first rotation day
+	for _, opens := range []string{"2026-11-23T22:35:17Z", "2026-03-10T18:30:00+09:00", "2021-08-09T20:00:00+09:00"} {
+		t.Run(opens, func(t *testing.T) {
+			c := mustLoad(t, "kr-2021-18-49")
+			at := rfc(t, opens)
+			s := campaign.Shift(c, campaign.OpeningShift(c, at))
+			if got := firstRotation(t, s).Opens; !got.Equal(at) {
+				t.Fatalf("first rotation window opens %s, want %s", got, at)
+			}
+			if dec := campaign.Check(s, person, vaxbook.National, at.Add(-time.Second)); dec.Code == vaxbook.CodeEligible {
+				t.Fatalf("a second before the opening: %s", dec.Code)
+			}
+			if dec := campaign.Check(s, person, vaxbook.National, at); dec.Code != vaxbook.CodeEligible {
+				t.Fatalf("at the opening: %s, want eligible", dec.Code)
+			}
+		})
+	}
+}

@@ -62,6 +62,11 @@ type Config struct {
 	DemoPeople  int
 	DemoClinics int
 	DemoSeed    uint64
+	// DemoOpensIn, if positive, shifts the demo campaign instead so that
+	// its first rotation day opens this long after the node starts (at a
+	// whole second), nothing open before: an opening night to rehearse
+	// against a separate process (vaxbook rush -target).
+	DemoOpensIn time.Duration
 	// Secret keys tickets, passes, cookies and derived keys: 32+ bytes as
 	// hex; every node of a cluster needs the same one. Empty: DataDir/secret,
 	// created on first start (one node).
@@ -524,18 +529,34 @@ func (n *Node) loadCampaign(ctx context.Context) (vaxbook.Campaign, error) {
 		return c, nil
 	}
 	now := n.cfg.Clock.Now()
-	for _, w := range c.Windows {
-		if w.Kind == vaxbook.WindowRotation && w.Contains(now) {
-			return c, nil
+	if n.cfg.DemoOpensIn <= 0 {
+		for _, w := range c.Windows {
+			if w.Kind == vaxbook.WindowRotation && w.Contains(now) {
+				return c, nil
+			}
 		}
 	}
-	delta := campaign.DemoShift(c, now)
+	delta := n.demoShift(c, now)
 	shifted := campaign.Shift(c, delta)
 	if err := n.Store.ShiftCampaign(ctx, shifted, delta); err != nil {
 		return vaxbook.Campaign{}, fmt.Errorf("demo shift: %w", err)
 	}
-	n.log.Info("demo: campaign shifted so that a rotation day is open now", "campaign", c.ID, "shift", delta.String())
+	if n.cfg.DemoOpensIn > 0 {
+		n.log.Info("demo: campaign shifted so that its first rotation day opens in "+n.cfg.DemoOpensIn.String(),
+			"campaign", c.ID, "shift", delta.String(), "opens", now.Add(n.cfg.DemoOpensIn).Truncate(time.Second))
+	} else {
+		n.log.Info("demo: campaign shifted so that a rotation day is open now", "campaign", c.ID, "shift", delta.String())
+	}
 	return shifted, nil
+}
+
+// demoShift is the shift of a demo campaign c at now: a rotation day open
+// now, or with DemoOpensIn the first opening that long from now.
+func (n *Node) demoShift(c vaxbook.Campaign, now time.Time) time.Duration {
+	if n.cfg.DemoOpensIn > 0 {
+		return campaign.OpeningShift(c, now.Add(n.cfg.DemoOpensIn).Truncate(time.Second))
+	}
+	return campaign.DemoShift(c, now)
 }
 
 // demoFile records the seed parameters of a demo store, so that the dev IdP
@@ -559,7 +580,7 @@ func (n *Node) seedDemo(ctx context.Context) (seed.Config, error) {
 	}
 	// Seed against the campaign as it will be served, so that slots fall on
 	// the shifted vaccination days.
-	c = campaign.Shift(c, campaign.DemoShift(c, n.cfg.Clock.Now()))
+	c = campaign.Shift(c, n.demoShift(c, n.cfg.Clock.Now()))
 	gen, err := seed.NewGenerator(flags, c)
 	if err != nil {
 		return seed.Config{}, err

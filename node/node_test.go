@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vaxbook"
 )
 
 func TestStartFailsCleanly(t *testing.T) {
@@ -149,5 +151,33 @@ func TestProviderSwitchAcrossNodes(t *testing.T) {
 	}
 	if c := start(); enabled(c, "kakao") || !enabled(c, "naver") {
 		t.Fatalf("a node started after the switch: kakao on %v, naver on %v", enabled(c, "kakao"), enabled(c, "naver"))
+	}
+}
+
+// TestDemoOpensIn: a demo node asked for an opening shifts its campaign so
+// that the first rotation day opens that long after its start, and nothing
+// is open before.
+func TestDemoOpensIn(t *testing.T) {
+	before := time.Now()
+	n, err := Start(context.Background(), Config{
+		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Demo: true, DemoPeople: 1500, DemoClinics: 260, DemoSeed: 3,
+		DemoOpensIn: 10 * time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Stdout: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { n.Close(); n.Wait() }()
+	after := time.Now()
+	var first *vaxbook.Window
+	for i, w := range n.Campaign.Windows {
+		if w.Kind == vaxbook.WindowRotation && (first == nil || w.Opens.Before(first.Opens)) {
+			first = &n.Campaign.Windows[i]
+		}
+		if w.Contains(after) {
+			t.Fatalf("window %s is open at the start: %s – %s", w.ID, w.Opens, w.Closes)
+		}
+	}
+	if lo, hi := before.Add(10*time.Minute).Truncate(time.Second), after.Add(10*time.Minute); first == nil || first.Opens.Before(lo) || first.Opens.After(hi) {
+		t.Fatalf("first rotation window %+v, want it to open between %s and %s", first, lo, hi)
 	}
 }

@@ -26,6 +26,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.DemoPeople, "demo-people", 1_000_000, "people in the demo country")
 	fs.IntVar(&cfg.DemoClinics, "demo-clinics", 14_000, "clinics in the demo country")
 	fs.Uint64Var(&cfg.DemoSeed, "demo-seed", 1, "random seed of the demo country")
+	fs.DurationVar(&cfg.DemoOpensIn, "demo-opens-in", 0, "shift the demo campaign so that its first rotation day opens this long after the start, nothing open before (a rehearsal of the opening; default: a day is open now)")
 	fs.StringVar(&cfg.Secret, "secret", "", "node secret, 32+ bytes as hex, the same on every node of a cluster (default: <data-dir>/secret, created)")
 	fs.StringVar(&cfg.PIIKeys, "pii-keys", "", "personal-data sealing keys \"id:base64,…\" (current first); empty: public demo keys (demo only)")
 	fs.StringVar(&cfg.BlindKey, "blind-key", "", "blind-index key (base64, 32 bytes); empty: public demo key (demo only)")
@@ -53,6 +54,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if cfg.StageTime < 0 {
 		fmt.Fprintf(stderr, "vaxbook serve: -stage-time %s: must not be negative (0: the default)\n", cfg.StageTime)
+		return 2
+	}
+	switch {
+	case cfg.DemoOpensIn < 0:
+		fmt.Fprintf(stderr, "vaxbook serve: -demo-opens-in %s: must not be negative (0: a day is open now)\n", cfg.DemoOpensIn)
+		return 2
+	case cfg.DemoOpensIn > 0 && !cfg.Demo:
+		fmt.Fprintln(stderr, "vaxbook serve: -demo-opens-in shifts the demo campaign: it needs -demo")
 		return 2
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)

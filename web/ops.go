@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"vaxbook"
@@ -91,6 +92,18 @@ func (s *Server) opsRoutes() {
 	s.handle("PUT /api/v1/ops/idp/{provider}", o.api(o.putIdP))
 	s.handle("GET /api/v1/ops/audit", o.api(o.audit))
 	s.handle("GET /api/v1/ops/dashboard", o.api(o.dashboardJSON))
+
+	// This node's profiles (net/http/pprof), for operators only: CPU
+	// (/debug/pprof/profile?seconds=N), heap, allocs, goroutine, block,
+	// mutex, trace. Not cmdline: flags may hold secrets.
+	prof := func(h http.HandlerFunc) http.HandlerFunc {
+		return o.api(func(w http.ResponseWriter, r *http.Request, _ opsActor, _ time.Time) { h(w, r) })
+	}
+	s.handle("GET /debug/pprof/", prof(pprof.Index))
+	s.handle("GET /debug/pprof/profile", prof(pprof.Profile))
+	s.handle("GET /debug/pprof/trace", prof(pprof.Trace))
+	s.handle("GET /debug/pprof/symbol", prof(pprof.Symbol))
+	s.handle("POST /debug/pprof/symbol", prof(pprof.Symbol))
 
 	s.handle("GET /ops", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ops/", http.StatusMovedPermanently)

@@ -603,3 +603,42 @@ func TestOpsAuditPages(t *testing.T) {
 		wantCode(t, q, st, err, 400, "invalid_argument")
 	}
 }
+
+// TestOpsProfiles: this node's profiles are served to operators only, and
+// the command line (flags may hold secrets) is not.
+func TestOpsProfiles(t *testing.T) {
+	n, _ := opsNode(t, nil)
+	base := n.URL()
+	for _, tc := range []struct {
+		name   string
+		client *opsClient
+		path   string
+		status int
+	}{
+		{"nobody", newOpsClient(t, base), "/debug/pprof/heap", 401},
+		{"wrong password", basicClient(t, base, opsUser, "nope"), "/debug/pprof/goroutine", 401},
+		{"index", basicClient(t, base, opsUser, opsPass), "/debug/pprof/", 200},
+		{"heap", basicClient(t, base, opsUser, opsPass), "/debug/pprof/heap", 200},
+		{"cpu, one second", basicClient(t, base, opsUser, opsPass), "/debug/pprof/profile?seconds=1", 200},
+		{"no command line", basicClient(t, base, opsUser, opsPass), "/debug/pprof/cmdline", 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", base+tc.path, nil)
+			if tc.client.user != "" {
+				req.SetBasicAuth(tc.client.user, tc.client.pass)
+			}
+			resp, err := tc.client.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%s: %d, want %d: %.200s", tc.path, resp.StatusCode, tc.status, b)
+			}
+			if tc.status == 200 && tc.path != "/debug/pprof/" && (len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b) {
+				t.Fatalf("%s: not a gzipped profile: %.40q", tc.path, b)
+			}
+		})
+	}
+}

@@ -90,8 +90,12 @@ func (db *DB) Load(ctx context.Context, d vaxbook.Dataset) (err error) {
 		if err != nil {
 			tx.Rollback()
 		}
-		// After the transaction ended (the writer has one connection).
+		// After the transaction ended (the writer has one connection):
+		// the normal cache, its excess pages freed, and the C heap's
+		// free pages returned to the system.
 		db.w.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA cache_size = %d`, -db.cacheKiB))
+		db.w.ExecContext(context.WithoutCancel(ctx), `PRAGMA shrink_memory`)
+		releaseCHeap()
 	}()
 	// A large load dirties more pages than the normal cache holds; spilled
 	// pages would be written to the WAL again each time they change. Give

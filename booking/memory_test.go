@@ -32,6 +32,7 @@ import (
 
 	"vaxbook"
 	"vaxbook/campaign"
+	"vaxbook/internal/procstatus"
 	"vaxbook/pii"
 	"vaxbook/seed"
 	"vaxbook/sqlite"
@@ -41,19 +42,13 @@ const memoryChildEnv = "VAXBOOK_BOOKING_MEMORY_CHILD"
 
 func init() { childMains[memoryChildEnv] = memoryChild }
 
-// procStatus returns a field of /proc/self/status in KiB.
+// procStatus returns a field of /proc/self/status in KiB (-1 if absent).
 func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+	b, err := procstatus.Bytes("self", field)
 	if err != nil {
 		return -1
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n
-		}
-	}
-	return -1
+	return b >> 10
 }
 
 func memoryCampaign() vaxbook.Campaign {

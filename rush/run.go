@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"vaxbook"
+	"vaxbook/internal/procstatus"
 	"vaxbook/seed"
 	"vaxbook/waitroom"
 )
@@ -462,20 +461,11 @@ func (s *sim) lightsNow(ctx context.Context, j *jar) map[string]int8 {
 	return out
 }
 
-// peakRSS returns a process's peak resident set (VmHWM) in bytes.
+// peakRSS returns a process's peak resident set (VmHWM) in bytes, 0 if
+// it cannot be read.
 func peakRSS(pid string) int64 {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			var kb int64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(line, "VmHWM:"), "kB")), &kb)
-			return kb * 1024
-		}
-	}
-	return 0
+	b, _ := procstatus.Bytes(pid, "VmHWM")
+	return b
 }
 
 // sortedCopy returns v sorted.

@@ -1,38 +1,29 @@
 package sqlite
 
 import (
-	"bufio"
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
 
 	"vaxbook"
+	"vaxbook/internal/procstatus"
 )
 
 // rssAnon is the process's anonymous resident memory in bytes (Linux).
 func rssAnon(t *testing.T) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
+	b, err := procstatus.Bytes("self", "RssAnon")
+	if errors.Is(err, fs.ErrNotExist) {
 		t.Skipf("no /proc/self/status: %v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "RssAnon:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Skip("no RssAnon in /proc/self/status")
-	return 0
+	return b
 }
 
 // TestLoadGivesMemoryBack: a Load's large page cache does not stay in the

@@ -1,17 +1,16 @@
 package waitroom_test
 
 import (
-	"bufio"
 	"context"
-	"os"
+	"errors"
+	"io/fs"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"vaxbook/internal/procstatus"
 	"vaxbook/waitroom"
 	"vaxbook/waitroom/waitroomtest"
 )
@@ -19,23 +18,14 @@ import (
 // rss returns the resident set size of this process in bytes.
 func rss(t *testing.T) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
+	b, err := procstatus.Bytes("self", "VmRSS")
+	if errors.Is(err, fs.ErrNotExist) {
 		t.Skipf("no /proc/self/status: %v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("VmRSS not found")
-	return 0
+	return b
 }
 
 func settle() runtime.MemStats {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"vaxbook"
+	"vaxbook/identity"
 	"vaxbook/internal/clock"
 	"vaxbook/node"
 	"vaxbook/web/webtest"
@@ -640,5 +641,47 @@ func TestOpsProfiles(t *testing.T) {
 				t.Fatalf("%s: not a gzipped profile: %.40q", tc.path, b)
 			}
 		})
+	}
+}
+
+// TestSessionCacheOfALoneNode: a node alone on SQLite answers a session
+// from memory for a minute after reading it (it makes every change to its
+// sessions itself), not the 2 s of a cluster node: a session removed from
+// the store behind its back is still honoured 30 s later, and no longer
+// after the minute.
+func TestSessionCacheOfALoneNode(t *testing.T) {
+	n, clk := opsNode(t, nil)
+	id := people(t, n, clk.Now(), vaxbook.CodeEligible, 1)[0]
+	c := webtest.NewCitizen(n.URL())
+	if end, err := c.Login("naver", id); err != nil || end.Path != "/queue" {
+		t.Fatalf("login: %v %v", end, err)
+	}
+	me := func() int {
+		st, _ := c.Do("GET", "/api/v1/me", nil, nil, nil)
+		return st
+	}
+	if st := me(); st != 200 {
+		t.Fatalf("signed in: %d", st)
+	}
+	u, _ := url.Parse(n.URL())
+	var sid string
+	for _, k := range c.Client.Jar.Cookies(u) {
+		if k.Name == identity.SessionCookie {
+			sid = k.Value
+		}
+	}
+	if sid == "" {
+		t.Fatal("no session cookie")
+	}
+	if err := n.Store.DeleteSession(context.Background(), sid); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(30 * time.Second)
+	if st := me(); st != 200 {
+		t.Fatalf("30 s after its read, the session was not answered from memory: %d", st)
+	}
+	clk.Advance(time.Minute)
+	if st := me(); st != 401 {
+		t.Fatalf("after the minute, a session gone from the store still answered: %d", st)
 	}
 }

@@ -443,7 +443,10 @@ func testRoomDropped(t *testing.T, newBackend Factory) {
 // is measured from survive a change of leader.
 func testStageBound(t *testing.T, newBackend Factory) {
 	e := newEnv(t, newBackend)
-	stage := func(c *waitroom.Config) { c.StageTime, c.StageFloor = 10*time.Second, 20 }
+	stage := func(c *waitroom.Config) {
+		c.StageTime, c.StageFloor = 10*time.Second, 20
+		c.PollBudget = 1 // polls paced by the ETA alone, not by the size of the line
+	}
 	s := e.service("n1", stage)
 	e.at(0)
 	e.set(s, fixed(50, 100_000))
@@ -494,6 +497,12 @@ func testStageBound(t *testing.T, newBackend Factory) {
 	}
 	if n := inStage(); n < 40 {
 		t.Fatalf("the stage holds %d, want it kept full up to the bound (~50)", n)
+	}
+	// People in line are paced by what the stage lets in (~5/s), not by
+	// the operator's 50/s: someone ~150th comes back in ~30 s, not 3.
+	if st := e.status(s, tk[next+200], next+200); st.State != vaxbook.QueueWaiting || st.RetryAfter < 15*time.Second {
+		t.Fatalf("position %d told to come back in %s (state %s), want ~%s: paced by the stage, not the rate",
+			st.Position, st.RetryAfter, st.State, time.Duration(st.Position)*time.Second/5)
 	}
 	// A second node takes over: the pace is not measured from zero again.
 	if err := s.Close(e.ctx); err != nil {

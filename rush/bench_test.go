@@ -41,7 +41,8 @@ import (
 // the median round's. Run with -benchtime 1x (the work is bounded by time
 // and by the prepared people, not by b.N). BENCH_PROFILE_DIR, if set,
 // receives CPU profiles of the first round's booking and poll phases
-// (booking.cpu.pprof, poll.cpu.pprof; the ceilings are not in them).
+// (booking.cpu.pprof, poll.cpu.pprof) and of the ceiling measured right
+// after each (booking-ceiling.cpu.pprof, poll-ceiling.cpu.pprof).
 func BenchmarkHTTPRatios(b *testing.B) {
 	conns := envInt("BENCH_CONNS", 64)
 	people := envInt("BENCH_HTTP_PEOPLE", 12_000)
@@ -102,8 +103,12 @@ func measureRounds(b *testing.B, name, profileName string, rounds int, ceil, rea
 		r := real()
 		if i == 0 {
 			pprof.StopCPUProfile()
+			profile(b, profileName+"-ceiling")
 		}
 		c2 := ceil()
+		if i == 0 {
+			pprof.StopCPUProfile()
+		}
 		c := (c1.PerSecond + c2.PerSecond) / 2
 		rs = append(rs, roundsResult{real: r.PerSecond, ceiling: c, ratio: r.PerSecond / c})
 		b.Logf("%s round %d: %.0f req/s over %d requests (p50 %.2f ms, p99 %.2f ms, errors %d %v); ceiling %.0f and %.0f req/s (p99 %.2f ms) — %.3f",

@@ -111,6 +111,10 @@ type StageSample struct {
 	Errors     int64         // of which failed for the stage's own reasons (not user refusals)
 	LatencySum time.Duration // sum of their latencies
 	InFlight   int64         // requests in progress when the interval ended (all nodes)
+	// Stays counts passes used for a booking in the interval and StaySum
+	// the time each took from its collection to that use.
+	Stays   int64
+	StaySum time.Duration
 }
 
 // ControllerState is the admission controller's memory and last decision.
@@ -130,6 +134,18 @@ type ControllerState struct {
 	Finished   int64     `json:"finished"`
 	FinishedAt time.Time `json:"finished_at"`
 	StageBound int64     `json:"stage_bound"`
+	// How long people stay in the stage, measured: Stay is the mean time
+	// from collecting a pass to booking with it in the calmest ~10-s
+	// window of the last few minutes (StayAt: when that window ended;
+	// StayWin* the window being filled), and StageTime the time the bound
+	// is derived from — the operator's, or twice Stay (see
+	// waitroom.Config.StageTime).
+	Stay         time.Duration `json:"stay"`
+	StayAt       time.Time     `json:"stay_at"`
+	StayWinSum   time.Duration `json:"stay_window_sum"`
+	StayWinCount int64         `json:"stay_window_count"`
+	StayWinFrom  time.Time     `json:"stay_window_from"`
+	StageTime    time.Duration `json:"stage_time"`
 }
 
 // Controller decisions (also counted in WaitRoomStats).
@@ -155,14 +171,16 @@ type WaitRoomStats struct {
 	// Controller decisions.
 	Increases, LatencyDecreases, ErrorDecreases, Holds int64
 	// Gauges.
-	Waiting    int64   // in line in opened rooms
-	Prequeue   int64   // in pre-queues of rooms not opened yet
-	Unclaimed  int64   // admitted, pass not collected yet
-	Active     int64   // passes collected and not finished
-	Rate       float64 // admission rate in force (people per second)
-	Outflow    float64 // measured outflow summed over rooms (people per second)
-	Finishing  float64 // people finishing the booking stage per second (its pace)
-	StageBound int64   // bound on people admitted and not finished derived from the pace
+	Waiting    int64         // in line in opened rooms
+	Prequeue   int64         // in pre-queues of rooms not opened yet
+	Unclaimed  int64         // admitted, pass not collected yet
+	Active     int64         // passes collected and not finished
+	Rate       float64       // admission rate in force (people per second)
+	Outflow    float64       // measured outflow summed over rooms (people per second)
+	Finishing  float64       // people finishing the booking stage per second (its pace)
+	StageBound int64         // bound on people admitted and not finished derived from the pace
+	StageTime  time.Duration // the stage time the bound is derived from (operator's or measured)
+	Stay       time.Duration // measured time from collecting a pass to booking (0: not yet)
 }
 
 // Expired is the number of places freed by no-shows and unused passes.

@@ -96,8 +96,9 @@ type Config struct {
 	WaitRoom vaxbook.WaitRoomSettings
 	// StageTime is how long people are expected to need in the booking
 	// stage: the waiting room admits at most as many people as the stage
-	// finishes in that time at its measured pace (0: waitroom's default,
-	// a quarter of a pass's life).
+	// finishes in that time at its measured pace (0: measured — twice the
+	// time people take from collecting a pass to booking, see
+	// waitroom.Config.StageTime).
 	StageTime time.Duration
 	Log       *slog.Logger
 	Clock     clock.Clock

@@ -42,7 +42,7 @@ type waitRoomCollector struct {
 
 	arrivals, rejoins, admitted, claimed, used, left, expired, decisions *prometheus.Desc
 	waiting, prequeue, unclaimed, active, rate, outflow, mode, leader    *prometheus.Desc
-	bound, finishing, stage                                              *prometheus.Desc
+	bound, finishing, stage, stageTime, stay                             *prometheus.Desc
 }
 
 // NewWaitRoomCollector exports the waiting room's counters and gauges. In
@@ -70,13 +70,15 @@ func NewWaitRoomCollector(src WaitRoomSource, log *slog.Logger) prometheus.Colle
 		bound:     desc(sub, "setting", "The operator's bounds and fixed rate.", "setting"),
 		finishing: desc(sub, "stage_finishing_per_second", "People finishing the booking stage per second (passes used or given back), ~10 s moving average."),
 		stage:     desc(sub, "stage_bound", "Bound on people admitted and not finished derived from the stage's pace (stage time × pace, at least the floor)."),
+		stageTime: desc(sub, "stage_time_seconds", "Stage time the stage bound is derived from: the operator's, or twice the measured stay."),
+		stay:      desc(sub, "stage_stay_seconds", "Measured mean time from collecting a pass to booking with it (the calmest ~10 s of the last few minutes; 0 until measured)."),
 	}
 }
 
 func (c *waitRoomCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.arrivals, c.rejoins, c.admitted, c.claimed, c.used, c.left, c.expired,
 		c.decisions, c.waiting, c.prequeue, c.unclaimed, c.active, c.rate, c.outflow, c.mode, c.leader, c.bound,
-		c.finishing, c.stage} {
+		c.finishing, c.stage, c.stageTime, c.stay} {
 		ch <- d
 	}
 }
@@ -109,6 +111,8 @@ func (c *waitRoomCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, c.outflow, st.Outflow)
 	gauge(ch, c.finishing, st.Finishing)
 	gauge(ch, c.stage, float64(st.StageBound))
+	gauge(ch, c.stageTime, st.StageTime.Seconds())
+	gauge(ch, c.stay, st.Stay.Seconds())
 	set := c.src.Settings()
 	for _, m := range []vaxbook.WaitRoomMode{vaxbook.ModeAuto, vaxbook.ModeFixed, vaxbook.ModePaused, vaxbook.ModeDrain} {
 		gauge(ch, c.mode, b2f(set.Mode == m), string(m))

@@ -38,7 +38,8 @@ func (fakeLights) Providers(now time.Time) []identity.ProviderLight {
 func TestCollectors(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry() // checks that Describe and Collect agree
 	st := vaxbook.WaitRoomStats{Arrivals: 100, Admitted: 60, Claimed: 50, Used: 40, NoShows: 3, PassesExpired: 2,
-		Increases: 5, Holds: 9, Waiting: 40, Active: 10, Rate: 7, Outflow: 6.9, Finishing: 4.5, StageBound: 2500}
+		Increases: 5, Holds: 9, Waiting: 40, Active: 10, Rate: 7, Outflow: 6.9, Finishing: 4.5, StageBound: 2500,
+		StageTime: 30 * time.Second, Stay: 15 * time.Second}
 	cs := []prometheus.Collector{
 		NewWaitRoomCollector(fakeWaitRoom{st}, slog.New(slog.DiscardHandler)),
 		NewEngineCollector(fakeEngine{}, time.Now),
@@ -73,6 +74,8 @@ func TestCollectors(t *testing.T) {
 		{"vaxbook_waitroom_outflow_per_second", nil, 6.9},
 		{"vaxbook_waitroom_stage_finishing_per_second", nil, 4.5},
 		{"vaxbook_waitroom_stage_bound", nil, 2500},
+		{"vaxbook_waitroom_stage_time_seconds", nil, 30},
+		{"vaxbook_waitroom_stage_stay_seconds", nil, 15},
 		{"vaxbook_waitroom_mode", map[string]string{"mode": "fixed"}, 1},
 		{"vaxbook_waitroom_mode", map[string]string{"mode": "auto"}, 0},
 		{"vaxbook_waitroom_setting", map[string]string{"setting": "max_rate"}, 50},

@@ -44,10 +44,15 @@ type ControllerView struct {
 	// bound on people admitted and not finished derived from it.
 	FinishingPerS float64 `json:"finishing_per_s"`
 	StageBound    int64   `json:"stage_bound"`
+	// The stage time the bound is derived from, and the measured time from
+	// collecting a pass to booking with it (0 until measured).
+	StageTimeS float64 `json:"stage_time_s"`
+	StayS      float64 `json:"stay_s"`
 }
 
 // ControllerViewOf returns the view of c.
 func ControllerViewOf(c vaxbook.ControllerState) ControllerView {
 	return ControllerView{Rate: c.Rate, BaselineMS: ms(c.Baseline), LatencyMS: ms(c.Latency), ErrorRate: c.ErrorRate,
-		InFlight: c.InFlight, Decision: c.Decision, At: c.At, FinishingPerS: c.Finishing, StageBound: c.StageBound}
+		InFlight: c.InFlight, Decision: c.Decision, At: c.At, FinishingPerS: c.Finishing, StageBound: c.StageBound,
+		StageTimeS: c.StageTime.Seconds(), StayS: c.Stay.Seconds()}
 }

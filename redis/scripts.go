@@ -250,7 +250,7 @@ return 1
 // takestage: KEYS stage inflight lease; ARGV holder token now fresh
 var takeStageScript = goredis.NewScript(prelude + `
 if not fenced(KEYS[3], ARGV[1], ARGV[2]) then return redis.error_reply('FENCED') end
-local s = redis.call('HMGET', KEYS[1], 'count', 'errors', 'lat')
+local s = redis.call('HMGET', KEYS[1], 'count', 'errors', 'lat', 'stays', 'staysum')
 redis.call('DEL', KEYS[1])
 local now, fresh = tonumber(ARGV[3]), tonumber(ARGV[4])
 local inflight = 0
@@ -263,7 +263,7 @@ for i = 1, #all, 2 do
     redis.call('HDEL', KEYS[2], all[i])
   end
 end
-return {s[1] or '0', s[2] or '0', s[3] or '0', inflight}
+return {s[1] or '0', s[2] or '0', s[3] or '0', inflight, s[4] or '0', s[5] or '0'}
 `)
 
 // drop: KEYS rk rp rb rbu rc re g rooms; ARGV id

@@ -389,6 +389,10 @@ func (w *WaitRoom) AddStage(ctx context.Context, node string, s vaxbook.StageSam
 			p.HIncrBy(ctx, w.stage(), "errors", s.Errors)
 			p.HIncrBy(ctx, w.stage(), "lat", int64(s.LatencySum))
 		}
+		if s.Stays > 0 {
+			p.HIncrBy(ctx, w.stage(), "stays", s.Stays)
+			p.HIncrBy(ctx, w.stage(), "staysum", int64(s.StaySum))
+		}
 		p.HSet(ctx, w.inflight(), node, fmt.Sprintf("%d:%d", s.InFlight, ms(now)))
 		return nil
 	})
@@ -408,8 +412,9 @@ func (w *WaitRoom) TakeStage(ctx context.Context, l vaxbook.Lease, now time.Time
 	if err != nil {
 		return vaxbook.StageSample{}, scriptErr("take stage", err)
 	}
-	if len(v) != 4 {
+	if len(v) != 6 {
 		return vaxbook.StageSample{}, fmt.Errorf("redis waitroom: unexpected stage reply %v", v)
 	}
-	return vaxbook.StageSample{Count: asInt(v[0]), Errors: asInt(v[1]), LatencySum: time.Duration(asInt(v[2])), InFlight: asInt(v[3])}, nil
+	return vaxbook.StageSample{Count: asInt(v[0]), Errors: asInt(v[1]), LatencySum: time.Duration(asInt(v[2])), InFlight: asInt(v[3]),
+		Stays: asInt(v[4]), StaySum: time.Duration(asInt(v[5]))}, nil
 }

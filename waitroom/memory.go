@@ -526,6 +526,8 @@ func (m *Memory) AddStage(ctx context.Context, node string, s vaxbook.StageSampl
 	m.stage.Count += s.Count
 	m.stage.Errors += s.Errors
 	m.stage.LatencySum += s.LatencySum
+	m.stage.Stays += s.Stays
+	m.stage.StaySum += s.StaySum
 	m.inflight[node] = inflightReport{s.InFlight, now}
 	m.mu.Unlock()
 	return nil

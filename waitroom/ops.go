@@ -115,6 +115,7 @@ func (s *Service) State(ctx context.Context, now time.Time) (vaxbook.WaitRoomSta
 	st.Stats.Unclaimed, st.Stats.Active = st.Unclaimed, st.Active
 	st.Stats.Rate, st.Stats.Outflow = st.Rate, st.Outflow
 	st.Stats.Finishing, st.Stats.StageBound = g.Controller.Finishing, g.Controller.StageBound
+	st.Stats.StageTime, st.Stats.Stay = g.Controller.StageTime, g.Controller.Stay
 	return st, nil
 }
 

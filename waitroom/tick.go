@@ -23,6 +23,8 @@ func (s *Service) Tick(ctx context.Context, now time.Time) error {
 		Errors:     s.stErrors.Swap(0),
 		LatencySum: time.Duration(s.stLatency.Swap(0)),
 		InFlight:   s.stInFlight.Load(),
+		Stays:      s.stStays.Swap(0),
+		StaySum:    time.Duration(s.stStaySum.Swap(0)),
 	}
 	if err := s.b.AddStage(ctx, s.cfg.Node, sample, now); err != nil {
 		return fmt.Errorf("waitroom: tick: report stage: %w", err)
@@ -173,7 +175,7 @@ func (s *Service) lead(ctx context.Context, l vaxbook.Lease, g vaxbook.WaitRoomG
 		owed = min(g.Owed, int64(math.Ceil(rate*dt.Seconds())))
 	}
 	budget += owed
-	st := s.stage(s.ctrl.State(), g.Stats.Used+g.Stats.Left, now)
+	st := s.stage(s.ctrl.State(), g.Stats.Used+g.Stats.Left, stage, now)
 	s.ctrl.Restore(st)
 	bound := st.StageBound
 	if st.StageBound <= s.cfg.StageFloor && waitingIn(open) <= s.cfg.StageFloor {
@@ -190,7 +192,7 @@ func (s *Service) lead(ctx context.Context, l vaxbook.Lease, g vaxbook.WaitRoomG
 	paced := rate // the rate people in line are paced by
 	if room < budget {
 		budget = room
-		paced = s.stagePace(rate, st.Finishing, bound)
+		paced = stagePace(rate, st.Finishing, bound, st.StageTime)
 	}
 	s.distribute(budget, open)
 
@@ -239,16 +241,36 @@ func waitingIn(open []roomTick) int64 {
 // finishWindow is the time constant of the stage's finishing pace.
 const finishWindow = 10 * time.Second
 
+// The measured stage time (Config.StageTime 0): stays are averaged over
+// windows of at least stayWindow and stayWindowMin passes; the lowest
+// window mean is kept for stayMemory (then the latest replaces it), and
+// the stage time is twice it, within [MinStageTime, PassTTL/2].
+const (
+	stayWindow    = 10 * time.Second
+	stayWindowMin = 20
+	stayMemory    = 5 * time.Minute
+	// MinStageTime is the shortest measured stage time: faster stays are
+	// scripts, not people choosing a clinic.
+	MinStageTime = 10 * time.Second
+)
+
 // stage folds the stage's finishes since the last tick (done: passes used
 // or given back so far, cluster-wide) into st's moving average of the
-// finishing pace and sets st.StageBound: what the stage finishes in
-// StageTime at that pace, at least StageFloor. By Little's law, people in
-// the stage stay there about (people in it) ÷ (finishing pace); the bound
-// keeps that stay within StageTime. With StageTime longer than people
-// need, it binds only when the stage is overfull: a stage that is merely
-// slow to fill finishes people at the pace it is given, which raises the
-// bound as fast as it is used.
-func (s *Service) stage(st vaxbook.ControllerState, done int64, now time.Time) vaxbook.ControllerState {
+// finishing pace, the stays of the passes used since (sample) into the
+// measured stay, and sets st.StageTime and st.StageBound: what the stage
+// finishes in StageTime at that pace, at least StageFloor. By Little's law,
+// people in the stage stay there about (people in it) ÷ (finishing pace);
+// the bound keeps that stay within StageTime. With StageTime longer than
+// people need, it binds only when the stage is overfull: a stage that is
+// merely slow to fill finishes people at the pace it is given, which
+// raises the bound as fast as it is used.
+//
+// The measured StageTime is twice the stay of the calmest recent window,
+// as BBR keeps the minimum round trip rather than the latest: an overfull
+// stage lengthens everyone's stay (searches and bookings slow down, more
+// find their slot taken), and a bound that followed the latest stay would
+// loosen just when it must hold.
+func (s *Service) stage(st vaxbook.ControllerState, done int64, sample vaxbook.StageSample, now time.Time) vaxbook.ControllerState {
 	switch dt := now.Sub(st.FinishedAt); {
 	case st.FinishedAt.IsZero() || done < st.Finished || dt < 0:
 		st.Finished, st.FinishedAt = done, now // first count, or counters restarted
@@ -257,7 +279,33 @@ func (s *Service) stage(st vaxbook.ControllerState, done int64, now time.Time) v
 		st.Finishing += a * (float64(done-st.Finished)/dt.Seconds() - st.Finishing)
 		st.Finished, st.FinishedAt = done, now
 	}
-	st.StageBound = max(s.cfg.StageFloor, int64(st.Finishing*s.cfg.StageTime.Seconds()))
+	st = s.stay(st, sample, now)
+	st.StageBound = max(s.cfg.StageFloor, int64(st.Finishing*st.StageTime.Seconds()))
+	return st
+}
+
+// stay folds sample's stays into st's window and sets st.StageTime.
+func (s *Service) stay(st vaxbook.ControllerState, sample vaxbook.StageSample, now time.Time) vaxbook.ControllerState {
+	if st.StayWinFrom.IsZero() || now.Before(st.StayWinFrom) {
+		st.StayWinFrom, st.StayWinSum, st.StayWinCount = now, 0, 0
+	}
+	st.StayWinSum += sample.StaySum
+	st.StayWinCount += sample.Stays
+	if now.Sub(st.StayWinFrom) >= stayWindow && st.StayWinCount >= stayWindowMin {
+		mean := st.StayWinSum / time.Duration(st.StayWinCount)
+		if st.Stay == 0 || mean < st.Stay || now.Sub(st.StayAt) > stayMemory {
+			st.Stay, st.StayAt = mean, now
+		}
+		st.StayWinFrom, st.StayWinSum, st.StayWinCount = now, 0, 0
+	}
+	switch {
+	case s.cfg.StageTime > 0:
+		st.StageTime = s.cfg.StageTime
+	case st.Stay > 0:
+		st.StageTime = min(max(2*st.Stay, MinStageTime), s.cfg.PassTTL/2)
+	default:
+		st.StageTime = s.cfg.PassTTL / 4
+	}
 	return st
 }
 
@@ -269,8 +317,8 @@ func (s *Service) stage(st vaxbook.ControllerState, done int64, now time.Time) v
 // of a line the bound holds back polls as if admissions were running (a
 // million-citizen rush: 75,000 waiting people polled 6,300 times a second,
 // twice the poll budget, while the stage let ~235 a second in).
-func (s *Service) stagePace(rate, finishing float64, bound int64) float64 {
-	byBound := float64(bound) / s.cfg.StageTime.Seconds()
+func stagePace(rate, finishing float64, bound int64, stageTime time.Duration) float64 {
+	byBound := float64(bound) / stageTime.Seconds()
 	return min(rate, max(finishing, byBound))
 }
 

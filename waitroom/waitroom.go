@@ -79,11 +79,14 @@ type Config struct {
 	Retention    time.Duration // a room is dropped this long after it closes (1 h)
 	// StageTime and StageFloor derive the stage bound: at most as many
 	// people admitted and not finished as the stage, at its measured pace
-	// of finishing (passes used or given back), finishes in StageTime
-	// (PassTTL/4: 2.5 min) — Little's law —, and never fewer than
-	// StageFloor (2,000). It holds in every mode, within the operator's
-	// MaxActive: admitting faster than the stage finishes only lengthens
-	// everyone's stay in it until passes expire unused.
+	// of finishing (passes used or given back), finishes in StageTime —
+	// Little's law —, and never fewer than StageFloor (2,000). It holds in
+	// every mode, within the operator's MaxActive: admitting faster than
+	// the stage finishes only lengthens everyone's stay in it until passes
+	// expire unused. StageTime 0 (the default) measures it: twice the mean
+	// time from collecting a pass to booking with it in the calmest ~10 s
+	// of the last few minutes, within [MinStageTime, PassTTL/2]; PassTTL/4
+	// (2.5 min) until the first such window.
 	StageTime  time.Duration
 	StageFloor int64
 	// CountersMaxAge lets Status use a room's counters read up to this long
@@ -110,6 +113,7 @@ type Service struct {
 	leader   atomic.Pointer[string]
 
 	stCount, stErrors, stLatency, stInFlight atomic.Int64
+	stStays, stStaySum                       atomic.Int64
 
 	tickMu  sync.Mutex // leader state below
 	ctrl    *Controller
@@ -158,7 +162,6 @@ func New(cfg Config) (*Service, error) {
 	setDur(&d.ControlEvery, DefaultControlEvery)
 	setDur(&d.MaxTickGap, DefaultMaxTickGap)
 	setDur(&d.Retention, DefaultRetention)
-	setDur(&d.StageTime, d.PassTTL/4)
 	if d.StageFloor <= 0 {
 		d.StageFloor = DefaultStageFloor
 	}
@@ -675,7 +678,14 @@ func (s *Service) MarkPassUsed(ctx context.Context, c vaxbook.PassClaims, now ti
 		}
 		return fmt.Errorf("waitroom: use pass: %w", err)
 	}
-	return passRefusal(rec, c)
+	if err := passRefusal(rec, c); err != nil {
+		return err
+	}
+	if stay := now.Sub(c.IssuedAt); stay >= 0 && !c.IssuedAt.IsZero() {
+		s.stStays.Add(1)
+		s.stStaySum.Add(int64(stay))
+	}
+	return nil
 }
 
 // Done implements vaxbook.WaitRoom: the person leaves the booking stage.

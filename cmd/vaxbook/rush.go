@@ -98,7 +98,7 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxActive := fs.Int64("max-active", 50_000, "-embedded/-cluster: people admitted and not finished at most")
 	idp := fs.String("idp-emulation", "", "-embedded/-cluster: dev providers' behaviour, e.g. \"naver=capacity=300,median=200ms\"")
 	committers := fs.Int("committers", 0, "-embedded/-cluster: booking batches in flight (0: the node's default)")
-	stageTime := fs.Duration("stage-time", 0, "-embedded/-cluster: the nodes' -stage-time (0: their default)")
+	stageTime := fs.Duration("stage-time", 0, "-embedded/-cluster: the nodes' -stage-time (0: measured by the nodes)")
 	out := fs.String("out", "rush-out", "directory for report.json and the plots (\"\": none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and simulator when in process)")
 	fs.StringVar(&cfg.HeapProfile, "memprofile", "", "write a heap profile at the peak of the live heap, and FILE.end when the simulation ends (they tell server from simulator in process)")
@@ -143,7 +143,7 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErr("-rate-mode must be auto or fixed, not %q", *rateMode)
 	}
 	if *stageTime < 0 {
-		return usageErr("-stage-time must not be negative (0: the nodes' default), not %s", *stageTime)
+		return usageErr("-stage-time must not be negative (0: measured by the nodes), not %s", *stageTime)
 	}
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {

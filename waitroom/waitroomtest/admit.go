@@ -544,3 +544,68 @@ func testStageBoundShortLine(t *testing.T, newBackend Factory) {
 		}
 	}
 }
+
+// testStageTimeMeasured: with no stage time set, the leader measures how
+// long people take from collecting a pass to booking with it (15 s here)
+// and derives the bound from twice that: at 5 finished/s, 150 people —
+// not the 750 of the default's 2.5 minutes. The stays reach the leader
+// through the backend (the people book on another node).
+func testStageTimeMeasured(t *testing.T, newBackend Factory) {
+	e := newEnv(t, newBackend)
+	cfg := func(c *waitroom.Config) { c.StageFloor = 20 }
+	leader, other := e.service("n1", cfg), e.service("n2", cfg)
+	e.at(0)
+	e.set(leader, fixed(50, 100_000))
+	tk := e.joinMany(leader, 1, 3000)
+	const stay, pace = 15, 5
+	next := int64(1)
+	var holding [][]vaxbook.PassClaims // holding[sec]: passes collected that second
+	inStage := func() int64 { st := e.stats(leader); return st.Active + st.Unclaimed }
+	var peak int64
+	for sec := 1; sec <= 180; sec++ {
+		e.at(time.Duration(sec) * time.Second)
+		var got []vaxbook.PassClaims
+		for k := 0; k < pace; k++ {
+			st := e.status(other, tk[next], next)
+			if st.State != vaxbook.QueueAdmitted {
+				break
+			}
+			c, err := other.VerifyPass(e.ctx, st.Pass, session(next), next, e.now())
+			if err != nil {
+				t.Fatalf("verify pass of %d: %v", next, err)
+			}
+			got = append(got, c)
+			next++
+		}
+		holding = append(holding, got)
+		if sec > stay {
+			for _, c := range holding[sec-1-stay] {
+				if err := other.MarkPassUsed(e.ctx, c, e.now()); err != nil {
+					t.Fatalf("use pass of %d: %v", c.PersonID, err)
+				}
+			}
+		}
+		if err := other.Tick(e.ctx, e.now()); err != nil { // n2 reports its stays
+			t.Fatal(err)
+		}
+		e.tick(leader)
+		if sec == stay {
+			if c := e.state(leader).Controller; c.StageTime != waitroom.DefaultPassTTL/4 || c.Stay != 0 {
+				t.Fatalf("before anyone booked: stage time %s, stay %s; want the default %s, nothing measured", c.StageTime, c.Stay, waitroom.DefaultPassTTL/4)
+			}
+		}
+		if sec > 120 {
+			peak = max(peak, inStage())
+		}
+	}
+	c := e.state(leader).Controller
+	if c.Stay != stay*time.Second || c.StageTime != 2*stay*time.Second {
+		t.Fatalf("measured stay %s, stage time %s; want %ds and %ds", c.Stay, c.StageTime, stay, 2*stay)
+	}
+	if math.Abs(c.Finishing-pace) > 0.5 || c.StageBound < 135 || c.StageBound > 165 {
+		t.Fatalf("controller %+v: want ~5 finishing/s and a bound of ~150 (5/s × 30 s)", c)
+	}
+	if peak > 170 {
+		t.Fatalf("the stage held up to %d people, want ≤ ~150 (5/s × 2 × 15 s)", peak)
+	}
+}

@@ -70,6 +70,7 @@ func Run(t *testing.T, newBackend Factory) {
 		{"ControllerSlowStage", testControllerSlowStage},
 		{"StageBound", testStageBound},
 		{"StageBoundShortLine", testStageBoundShortLine},
+		{"StageTimeMeasured", testStageTimeMeasured},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBackend) })
@@ -214,4 +215,13 @@ func (a *auditLog) byAction(action string) []vaxbook.AuditEntry {
 		}
 	}
 	return out
+}
+
+func (e *env) state(s *waitroom.Service) vaxbook.WaitRoomState {
+	e.t.Helper()
+	st, err := s.State(e.ctx, e.now())
+	if err != nil {
+		e.t.Fatalf("state: %v", err)
+	}
+	return st
 }

@@ -11,9 +11,11 @@
 # 2. starts `vaxbook serve -demo-opens-in 4m` on that store (a fresh
 #    process: it carries nothing of the seeding) on 127.0.0.1:18081;
 # 3. runs `vaxbook rush -target` all at once against it, with a CPU and a
-#    heap profile of the simulator, while the node's CPU profile
-#    (/debug/pprof/profile), its heap every 3 minutes and its RSS every
-#    20 s are taken through the ops API;
+#    heap profile of the simulator, while the node's CPU profiles
+#    (/debug/pprof/profile, one every PROFILE_S seconds, default 600:
+#    node-cpu-N.pprof), its heap every 3 minutes, its RSS every 20 s and
+#    its waiting-room metrics every 15 s (node-waitroom.txt: rate, stage
+#    bound, stage time, measured stay, …) are taken;
 # 4. writes OUT/node-final.txt (the node's VmHWM, VmRSS, CPU ticks) and
 #    leaves the node running for inspection (its pid in OUT/serve.pid).
 #
@@ -46,7 +48,13 @@ until grep -q listening serve.out 2>/dev/null; do
   sleep 1
 done
 PW=$(grep -o 'password [a-z0-9]*' serve.out | awk '{print $2}')
-curl -s -u "admin:$PW" -o node-cpu.pprof "http://$ADDR/debug/pprof/profile?seconds=${PROFILE_S:-3900}" &
+( n=0; while kill -0 $SPID 2>/dev/null; do
+    n=$((n+1)); curl -s -u "admin:$PW" -o "node-cpu-$n.pprof" "http://$ADDR/debug/pprof/profile?seconds=${PROFILE_S:-600}"
+  done ) &
+( while kill -0 $SPID 2>/dev/null; do
+    echo "$(date +%s) $(curl -s -u "admin:$PW" "http://$ADDR/metrics" | grep -E '^vaxbook_waitroom_(stage_bound|stage_time_seconds|stage_stay_seconds|stage_finishing_per_second|active|unclaimed|waiting|rate_per_second|outflow_per_second) ' | awk '{printf "%s=%s ", substr($1,18), $2}')" >>node-waitroom.txt
+    sleep 15
+  done ) &
 ( while kill -0 $SPID 2>/dev/null; do
     echo "$(date +%s) $(grep -E 'VmRSS|VmHWM' /proc/$SPID/status | awk '{print $2}' | tr '\n' ' ')$(awk '{print $14+$15}' /proc/$SPID/stat)" >>node-mem.txt
     sleep 20

@@ -9,8 +9,9 @@ import (
 
 // TestStay follows the measured stage time window by window: the calmest
 // recent window's mean stay is kept (a congested window does not loosen
-// the bound) until it is stayMemory old; twice it is the stage time, within
-// [MinStageTime, PassTTL/2]; an operator's StageTime wins.
+// the bound) until it is stayMemory old; twice it plus the leavers'
+// allowance (1 min here) is the stage time, at most PassTTL/2; an
+// operator's StageTime wins.
 func TestStay(t *testing.T) {
 	type window struct {
 		after time.Duration // since the previous one
@@ -25,21 +26,21 @@ func TestStay(t *testing.T) {
 		windows  []window
 	}{
 		{"calm then congested then calmer", 0, []window{
-			{10 * time.Second, 100, 15 * time.Second, 15 * time.Second, 30 * time.Second},
-			{10 * time.Second, 100, 40 * time.Second, 15 * time.Second, 30 * time.Second}, // congested: held
-			{10 * time.Second, 100, 12 * time.Second, 12 * time.Second, 24 * time.Second}, // calmer: taken
-			{4 * time.Minute, 100, 40 * time.Second, 12 * time.Second, 24 * time.Second},  // still remembered
-			{70 * time.Second, 100, 40 * time.Second, 40 * time.Second, 80 * time.Second}, // 5 min 10 s on: the latest
+			{10 * time.Second, 100, 15 * time.Second, 15 * time.Second, 90 * time.Second},
+			{10 * time.Second, 100, 40 * time.Second, 15 * time.Second, 90 * time.Second}, // congested: held
+			{10 * time.Second, 100, 12 * time.Second, 12 * time.Second, 84 * time.Second}, // calmer: taken
+			{4 * time.Minute, 100, 40 * time.Second, 12 * time.Second, 84 * time.Second},  // still remembered
+			{70 * time.Second, 100, 40 * time.Second, 40 * time.Second, 140 * time.Second}, // 5 min 10 s on: the latest
 		}},
 		{"too few passes to close a window", 0, []window{
 			{10 * time.Second, 19, 15 * time.Second, 0, DefaultPassTTL / 4},
-			{time.Second, 1, 15 * time.Second, 15 * time.Second, 30 * time.Second}, // 20 over 11 s
+			{time.Second, 1, 15 * time.Second, 15 * time.Second, 90 * time.Second}, // 20 over 11 s
 		}},
 		{"a window is at least 10 s", 0, []window{
 			{9 * time.Second, 500, 15 * time.Second, 0, DefaultPassTTL / 4},
 		}},
-		{"scripts do not shorten it below the floor", 0, []window{
-			{10 * time.Second, 100, 2 * time.Second, 2 * time.Second, MinStageTime},
+		{"a script's 2-s stay still leaves room for the leavers", 0, []window{
+			{10 * time.Second, 100, 2 * time.Second, 2 * time.Second, 64 * time.Second},
 		}},
 		{"nor slow people lengthen it past half a pass's life", 0, []window{
 			{10 * time.Second, 100, 4 * time.Minute, 4 * time.Minute, DefaultPassTTL / 2},
@@ -50,7 +51,7 @@ func TestStay(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Service{cfg: Config{StageTime: tc.operator, PassTTL: DefaultPassTTL}}
+			s := &Service{cfg: Config{StageTime: tc.operator, PassTTL: DefaultPassTTL, LeaverAllowance: time.Minute}}
 			now := time.Date(2021, 8, 9, 20, 0, 0, 0, time.UTC)
 			st := s.stay(vaxbook.ControllerState{}, vaxbook.StageSample{}, now)
 			for i, w := range tc.windows {

@@ -43,6 +43,8 @@ const (
 	DefaultRetention    = time.Hour
 	DefaultMaxTickGap   = 2 * time.Second
 	DefaultStageFloor   = 2000 // people the stage bound never goes below
+	// DefaultLeaverAllowance: see Config.LeaverAllowance.
+	DefaultLeaverAllowance = time.Minute
 )
 
 // DefaultSettings are in force until an operator sets others.
@@ -85,10 +87,15 @@ type Config struct {
 	// the stage finishes only lengthens everyone's stay in it until passes
 	// expire unused. StageTime 0 (the default) measures it: twice the mean
 	// time from collecting a pass to booking with it in the calmest ~10 s
-	// of the last few minutes, within [MinStageTime, PassTTL/2]; PassTTL/4
-	// (2.5 min) until the first such window.
+	// of the last few minutes, plus LeaverAllowance, at most PassTTL/2;
+	// PassTTL/4 (2.5 min) until the first such window.
 	StageTime  time.Duration
 	StageFloor int64
+	// LeaverAllowance is added to a measured stage time for the places
+	// that people who left hold until they expire — a no-show's for
+	// ClaimTimeout, an abandoned pass's for PassTTL: at 5 % no-shows and
+	// 2 % abandoned passes, 33 s of the stage's pace (default 1 min).
+	LeaverAllowance time.Duration
 	// CountersMaxAge lets Status use a room's counters read up to this long
 	// ago (by the injected clock) — with Redis it saves a round trip per
 	// poll. 0 reads them every time.
@@ -162,6 +169,7 @@ func New(cfg Config) (*Service, error) {
 	setDur(&d.ControlEvery, DefaultControlEvery)
 	setDur(&d.MaxTickGap, DefaultMaxTickGap)
 	setDur(&d.Retention, DefaultRetention)
+	setDur(&d.LeaverAllowance, DefaultLeaverAllowance)
 	if d.StageFloor <= 0 {
 		d.StageFloor = DefaultStageFloor
 	}

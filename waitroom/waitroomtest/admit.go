@@ -547,12 +547,13 @@ func testStageBoundShortLine(t *testing.T, newBackend Factory) {
 
 // testStageTimeMeasured: with no stage time set, the leader measures how
 // long people take from collecting a pass to booking with it (15 s here)
-// and derives the bound from twice that: at 5 finished/s, 150 people —
-// not the 750 of the default's 2.5 minutes. The stays reach the leader
-// through the backend (the people book on another node).
+// and derives the bound from twice that plus the leavers' allowance (10 s
+// here): at 5 finished/s, 200 people — not the 750 of the default's 2.5
+// minutes. The stays reach the leader through the backend (the people book
+// on another node).
 func testStageTimeMeasured(t *testing.T, newBackend Factory) {
 	e := newEnv(t, newBackend)
-	cfg := func(c *waitroom.Config) { c.StageFloor = 20 }
+	cfg := func(c *waitroom.Config) { c.StageFloor, c.LeaverAllowance = 20, 10*time.Second }
 	leader, other := e.service("n1", cfg), e.service("n2", cfg)
 	e.at(0)
 	e.set(leader, fixed(50, 100_000))
@@ -599,13 +600,13 @@ func testStageTimeMeasured(t *testing.T, newBackend Factory) {
 		}
 	}
 	c := e.state(leader).Controller
-	if c.Stay != stay*time.Second || c.StageTime != 2*stay*time.Second {
-		t.Fatalf("measured stay %s, stage time %s; want %ds and %ds", c.Stay, c.StageTime, stay, 2*stay)
+	if c.Stay != stay*time.Second || c.StageTime != (2*stay+10)*time.Second {
+		t.Fatalf("measured stay %s, stage time %s; want %ds and %ds", c.Stay, c.StageTime, stay, 2*stay+10)
 	}
-	if math.Abs(c.Finishing-pace) > 0.5 || c.StageBound < 135 || c.StageBound > 165 {
-		t.Fatalf("controller %+v: want ~5 finishing/s and a bound of ~150 (5/s × 30 s)", c)
+	if math.Abs(c.Finishing-pace) > 0.5 || c.StageBound < 180 || c.StageBound > 220 {
+		t.Fatalf("controller %+v: want ~5 finishing/s and a bound of ~200 (5/s × 40 s)", c)
 	}
-	if peak > 170 {
-		t.Fatalf("the stage held up to %d people, want ≤ ~150 (5/s × 2 × 15 s)", peak)
+	if peak > 225 {
+		t.Fatalf("the stage held up to %d people, want ≤ ~200 (5/s × (2 × 15 s + 10 s))", peak)
 	}
 }

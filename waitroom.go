@@ -137,14 +137,16 @@ type ControllerState struct {
 	// How long people stay in the stage, measured: Stay is the mean time
 	// from collecting a pass to booking with it in the calmest ~10-s
 	// window of the last few minutes (StayAt: when that window ended;
-	// StayWin* the window being filled), and StageTime the time the bound
-	// is derived from — the operator's, or twice Stay (see
-	// waitroom.Config.StageTime).
+	// StayWin* the window being filled); Leavers, how long the places of
+	// people who left were held per admission so far; and StageTime the
+	// time the bound is derived from — the operator's, or twice Stay plus
+	// Leavers (see waitroom.Config.StageTime).
 	Stay         time.Duration `json:"stay"`
 	StayAt       time.Time     `json:"stay_at"`
 	StayWinSum   time.Duration `json:"stay_window_sum"`
 	StayWinCount int64         `json:"stay_window_count"`
 	StayWinFrom  time.Time     `json:"stay_window_from"`
+	Leavers      time.Duration `json:"leavers"`
 	StageTime    time.Duration `json:"stage_time"`
 }
 

@@ -48,11 +48,13 @@ type ControllerView struct {
 	// collecting a pass to booking with it (0 until measured).
 	StageTimeS float64 `json:"stage_time_s"`
 	StayS      float64 `json:"stay_s"`
+	// How long places of people who left were held, per admission.
+	LeaversS float64 `json:"leavers_s"`
 }
 
 // ControllerViewOf returns the view of c.
 func ControllerViewOf(c vaxbook.ControllerState) ControllerView {
 	return ControllerView{Rate: c.Rate, BaselineMS: ms(c.Baseline), LatencyMS: ms(c.Latency), ErrorRate: c.ErrorRate,
 		InFlight: c.InFlight, Decision: c.Decision, At: c.At, FinishingPerS: c.Finishing, StageBound: c.StageBound,
-		StageTimeS: c.StageTime.Seconds(), StayS: c.Stay.Seconds()}
+		StageTimeS: c.StageTime.Seconds(), StayS: c.Stay.Seconds(), LeaversS: c.Leavers.Seconds()}
 }

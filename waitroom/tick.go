@@ -175,7 +175,7 @@ func (s *Service) lead(ctx context.Context, l vaxbook.Lease, g vaxbook.WaitRoomG
 		owed = min(g.Owed, int64(math.Ceil(rate*dt.Seconds())))
 	}
 	budget += owed
-	st := s.stage(s.ctrl.State(), g.Stats.Used+g.Stats.Left, stage, now)
+	st := s.stage(s.ctrl.State(), g.Stats, stage, now)
 	s.ctrl.Restore(st)
 	bound := st.StageBound
 	if st.StageBound <= s.cfg.StageFloor && waitingIn(open) <= s.cfg.StageFloor {
@@ -251,8 +251,8 @@ const (
 	stayMemory    = 5 * time.Minute
 )
 
-// stage folds the stage's finishes since the last tick (done: passes used
-// or given back so far, cluster-wide) into st's moving average of the
+// stage folds the stage's finishes since the last tick (passes used or
+// given back so far, cluster-wide, in stats) into st's moving average of the
 // finishing pace, the stays of the passes used since (sample) into the
 // measured stay, and sets st.StageTime and st.StageBound: what the stage
 // finishes in StageTime at that pace, at least StageFloor. By Little's law,
@@ -266,14 +266,15 @@ const (
 // as BBR keeps the minimum round trip rather than the latest: an overfull
 // stage lengthens everyone's stay (searches and bookings slow down, more
 // find their slot taken), and a bound that followed the latest stay would
-// loosen just when it must hold. LeaverAllowance is added for the places
-// held by people who left, which the bound counts until they expire: a
-// 100,000-citizen rush whose simulated citizens book 3.3 s after
-// collecting their pass, bounded at 10 s of the stage's pace, had its
-// stage filled by the 2 % who left the line (no-shows, held 7 min) and the
-// 1 % who left with a pass (held 10 min) within five minutes of the
+// loosen just when it must hold. Added to it is the time the places of
+// people who left are held (see leavers), which the bound counts until
+// they expire: a 100,000-citizen rush whose simulated citizens book 3.3 s
+// after collecting their pass, bounded at 10 s of the stage's pace, had
+// its stage filled by the 2 % who left the line (no-shows, held 7 min) and
+// the 1 % who left with a pass (held 10 min) within five minutes of the
 // opening, and its pace fell from 300 to 46 a second.
-func (s *Service) stage(st vaxbook.ControllerState, done int64, sample vaxbook.StageSample, now time.Time) vaxbook.ControllerState {
+func (s *Service) stage(st vaxbook.ControllerState, stats vaxbook.WaitRoomStats, sample vaxbook.StageSample, now time.Time) vaxbook.ControllerState {
+	done := stats.Used + stats.Left
 	switch dt := now.Sub(st.FinishedAt); {
 	case st.FinishedAt.IsZero() || done < st.Finished || dt < 0:
 		st.Finished, st.FinishedAt = done, now // first count, or counters restarted
@@ -282,9 +283,24 @@ func (s *Service) stage(st vaxbook.ControllerState, done int64, sample vaxbook.S
 		st.Finishing += a * (float64(done-st.Finished)/dt.Seconds() - st.Finishing)
 		st.Finished, st.FinishedAt = done, now
 	}
+	st.Leavers = s.leavers(stats)
 	st = s.stay(st, sample, now)
 	st.StageBound = max(s.cfg.StageFloor, int64(st.Finishing*st.StageTime.Seconds()))
 	return st
+}
+
+// leavers is how long, per admission so far, places were held by people
+// who left: a no-show's for ClaimTimeout, an abandoned pass's for PassTTL
+// (by Little's law, the stage holds that many seconds of its admissions
+// in dead places). It counts only expiries that happened, so it trails
+// the truth while the first admissions' deadlines are still ahead
+// (LeaverAllowance covers that time).
+func (s *Service) leavers(stats vaxbook.WaitRoomStats) time.Duration {
+	if stats.Admitted <= 0 {
+		return 0
+	}
+	held := float64(stats.NoShows)*s.cfg.ClaimTimeout.Seconds() + float64(stats.PassesExpired)*s.cfg.PassTTL.Seconds()
+	return time.Duration(held / float64(stats.Admitted) * float64(time.Second))
 }
 
 // stay folds sample's stays into st's window and sets st.StageTime.
@@ -305,7 +321,7 @@ func (s *Service) stay(st vaxbook.ControllerState, sample vaxbook.StageSample, n
 	case s.cfg.StageTime > 0:
 		st.StageTime = s.cfg.StageTime
 	case st.Stay > 0:
-		st.StageTime = min(2*st.Stay+s.cfg.LeaverAllowance, s.cfg.PassTTL/2)
+		st.StageTime = min(2*st.Stay+max(st.Leavers, s.cfg.LeaverAllowance), s.cfg.PassTTL/2)
 	default:
 		st.StageTime = s.cfg.PassTTL / 4
 	}

@@ -44,7 +44,7 @@ const (
 	DefaultMaxTickGap   = 2 * time.Second
 	DefaultStageFloor   = 2000 // people the stage bound never goes below
 	// DefaultLeaverAllowance: see Config.LeaverAllowance.
-	DefaultLeaverAllowance = time.Minute
+	DefaultLeaverAllowance = 20 * time.Second
 )
 
 // DefaultSettings are in force until an operator sets others.
@@ -87,14 +87,17 @@ type Config struct {
 	// the stage finishes only lengthens everyone's stay in it until passes
 	// expire unused. StageTime 0 (the default) measures it: twice the mean
 	// time from collecting a pass to booking with it in the calmest ~10 s
-	// of the last few minutes, plus LeaverAllowance, at most PassTTL/2;
-	// PassTTL/4 (2.5 min) until the first such window.
+	// of the last few minutes, plus the time places of people who left are
+	// held per admission (measured, at least LeaverAllowance), at most
+	// PassTTL/2; PassTTL/4 (2.5 min) until the first such window.
 	StageTime  time.Duration
 	StageFloor int64
-	// LeaverAllowance is added to a measured stage time for the places
-	// that people who left hold until they expire — a no-show's for
-	// ClaimTimeout, an abandoned pass's for PassTTL: at 5 % no-shows and
-	// 2 % abandoned passes, 33 s of the stage's pace (default 1 min).
+	// LeaverAllowance is the least time added to a measured stage time
+	// for the places that people who left hold until they expire — a
+	// no-show's for ClaimTimeout, an abandoned pass's for PassTTL; the
+	// measured time per admission replaces it when longer (at 5 % no-shows
+	// and 2 % abandoned passes, 33 s). Default 20 s: the first expiries
+	// come only ClaimTimeout after the opening.
 	LeaverAllowance time.Duration
 	// CountersMaxAge lets Status use a room's counters read up to this long
 	// ago (by the injected clock) — with Redis it saves a round trip per

@@ -244,7 +244,8 @@ const finishWindow = 10 * time.Second
 // The measured stage time (Config.StageTime 0): stays are averaged over
 // windows of at least stayWindow and stayWindowMin passes; the lowest
 // window mean is kept for stayMemory (then the latest replaces it), and
-// the stage time is twice it plus LeaverAllowance, at most PassTTL/2.
+// the stage time is twice it plus the leavers' time (at least
+// LeaverAllowance), at most PassTTL/2.
 const (
 	stayWindow    = 10 * time.Second
 	stayWindowMin = 20

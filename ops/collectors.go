@@ -70,7 +70,7 @@ func NewWaitRoomCollector(src WaitRoomSource, log *slog.Logger) prometheus.Colle
 		bound:     desc(sub, "setting", "The operator's bounds and fixed rate.", "setting"),
 		finishing: desc(sub, "stage_finishing_per_second", "People finishing the booking stage per second (passes used or given back), ~10 s moving average."),
 		stage:     desc(sub, "stage_bound", "Bound on people admitted and not finished derived from the stage's pace (stage time × pace, at least the floor)."),
-		stageTime: desc(sub, "stage_time_seconds", "Stage time the stage bound is derived from: the operator's, or twice the measured stay."),
+		stageTime: desc(sub, "stage_time_seconds", "Stage time the stage bound is derived from: the operator's, or twice the measured stay plus the time places of people who left are held per admission."),
 		stay:      desc(sub, "stage_stay_seconds", "Measured mean time from collecting a pass to booking with it (the calmest ~10 s of the last few minutes; 0 until measured)."),
 	}
 }

@@ -155,8 +155,9 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.Secret) < 32 {
 		return nil, errors.New("waitroom: Config.Secret must be at least 32 bytes")
 	}
-	if cfg.StageTime < 0 || cfg.StageFloor < 0 {
-		return nil, fmt.Errorf("waitroom: StageTime (%s) and StageFloor (%d) must not be negative", cfg.StageTime, cfg.StageFloor)
+	if cfg.StageTime < 0 || cfg.StageFloor < 0 || cfg.LeaverAllowance < 0 {
+		return nil, fmt.Errorf("waitroom: StageTime (%s), StageFloor (%d) and LeaverAllowance (%s) must not be negative",
+			cfg.StageTime, cfg.StageFloor, cfg.LeaverAllowance)
 	}
 	d := &cfg
 	setDur := func(p *time.Duration, v time.Duration) {

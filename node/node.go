@@ -96,12 +96,13 @@ type Config struct {
 	WaitRoom vaxbook.WaitRoomSettings
 	// StageTime is how long people are expected to need in the booking
 	// stage: the waiting room admits at most as many people as the stage
-	// finishes in that time at its measured pace (0: measured — twice the
-	// time people take from collecting a pass to booking, see
-	// waitroom.Config.StageTime).
-	StageTime time.Duration
-	Log       *slog.Logger
-	Clock     clock.Clock
+	// finishes in that time at its measured pace (0: waitroom's default, a
+	// quarter of a pass's life). MeasureStageTime measures it instead
+	// (waitroom.Config.MeasureStageTime).
+	StageTime        time.Duration
+	MeasureStageTime bool
+	Log              *slog.Logger
+	Clock            clock.Clock
 	// Stdout receives the start-up summary (default os.Stdout).
 	Stdout interface{ Write([]byte) (int, error) }
 }
@@ -402,6 +403,7 @@ func (n *Node) startWaitRoom(ctx context.Context, secret []byte) error {
 	n.WaitRoom, err = waitroom.New(waitroom.Config{
 		Backend: backend, Secret: derive(secret, "waitroom"), Node: n.cfg.Node, Audit: n.Store, Log: n.log,
 		CountersMaxAge: countersMaxAge(n.cfg.Redis), Defaults: n.cfg.WaitRoom, StageTime: n.cfg.StageTime,
+		MeasureStageTime: n.cfg.MeasureStageTime,
 	})
 	if err != nil {
 		return fmt.Errorf("waiting room: %w", err)

@@ -117,6 +117,7 @@ type ServeConfig struct {
 	IdPEmulation []string
 	Engine       booking.Config
 	StageTime    time.Duration // node.Config.StageTime
+	MeasureStage bool          // node.Config.MeasureStageTime
 	// Log receives the nodes' logs (default: discarded).
 	Log *slog.Logger
 	// Stdout receives the nodes' start-up summaries (default: discarded).
@@ -239,7 +240,8 @@ func nodeConfig(cfg ServeConfig, t *Target, data, db, redis, secret, name string
 		Addr: "127.0.0.1:0", DataDir: data, DB: db, Redis: redis, Secret: secret, Node: name,
 		Demo: true, DemoPeople: cfg.Country, DemoClinics: cfg.Clinics, DemoSeed: cfg.Seed,
 		WaitRoom: cfg.WaitRoom, IdPEmulation: cfg.IdPEmulation, Engine: cfg.Engine, StageTime: cfg.StageTime,
-		Clock: t.clock, Log: cfg.Log.With("node", name), Stdout: cfg.Stdout,
+		MeasureStageTime: cfg.MeasureStage,
+		Clock:            t.clock, Log: cfg.Log.With("node", name), Stdout: cfg.Stdout,
 	}
 }
 

@@ -98,11 +98,11 @@ skip rush-cluster || rush rush-cluster -cluster 3 -people "$PEOPLE" -profile all
 # all-at-once run above the first minutes belong to ~600 sign-ins/s, which
 # admission does not change, and the best half-minute falls wherever the
 # sign-ins end.) Then the same arrivals with admissions fixed at 3× that.
-# Both with the stage time the nodes measure (twice the calmest recent
-# stay from pass to booking; before it was measured, runs G4–G5 set
-# -stage-time 30s by hand, about twice these citizens' unhurried time).
+# Both with the stage time the nodes measure (-stage-time measured: twice
+# the calmest recent stay from pass to booking plus the leavers' places;
+# runs G4–G5 set -stage-time 30s by hand, F6/G7 measured it).
 best30() { [ -f "$1" ] && jq '[.series.booked as $b | range(0; ($b|length) - 29) | [$b[.:.+30][]] | add / 30] | max // 0' "$1" || echo "-"; }
-STAGE=(-cluster 3 -people "$PEOPLE3X" -profile all-at-once -early 1 -lead 5m)
+STAGE=(-cluster 3 -people "$PEOPLE3X" -profile all-at-once -early 1 -lead 5m -stage-time measured)
 skip rush-3x || rush rush-stage "${STAGE[@]}"
 BEST=$(best30 "$OUT/rush-stage/report.json")
 if ! skip rush-3x && [ "$BEST" != "-" ] && awk -v b="$BEST" 'BEGIN { exit !(b > 0) }'; then

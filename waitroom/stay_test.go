@@ -10,8 +10,8 @@ import (
 // TestStay follows the measured stage time window by window: the calmest
 // recent window's mean stay is kept (a congested window does not loosen
 // the bound) until it is stayMemory old; twice it plus the leavers'
-// allowance (1 min here) is the stage time, at most PassTTL/2; an
-// operator's StageTime wins.
+// allowance (1 min here) is the stage time, at most PassTTL/2; not
+// measuring, the configured StageTime holds.
 func TestStay(t *testing.T) {
 	type window struct {
 		after time.Duration // since the previous one
@@ -45,13 +45,17 @@ func TestStay(t *testing.T) {
 		{"nor slow people lengthen it past half a pass's life", 0, []window{
 			{10 * time.Second, 100, 4 * time.Minute, 4 * time.Minute, DefaultPassTTL / 2},
 		}},
-		{"the operator's stage time wins", 45 * time.Second, []window{
+		{"not measuring: the operator's stage time", 45 * time.Second, []window{
 			{0, 0, 0, 0, 45 * time.Second},
 			{10 * time.Second, 100, 15 * time.Second, 15 * time.Second, 45 * time.Second},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Service{cfg: Config{StageTime: tc.operator, PassTTL: DefaultPassTTL, LeaverAllowance: time.Minute}}
+			cfg := Config{StageTime: DefaultPassTTL / 4, MeasureStageTime: true, PassTTL: DefaultPassTTL, LeaverAllowance: time.Minute}
+			if tc.operator > 0 {
+				cfg.StageTime, cfg.MeasureStageTime = tc.operator, false
+			}
+			s := &Service{cfg: cfg}
 			now := time.Date(2021, 8, 9, 20, 0, 0, 0, time.UTC)
 			st := s.stay(vaxbook.ControllerState{}, vaxbook.StageSample{}, now)
 			for i, w := range tc.windows {
@@ -69,7 +73,7 @@ func TestStay(t *testing.T) {
 // admission, and how it enters the stage time (instead of the allowance
 // when longer).
 func TestLeavers(t *testing.T) {
-	s := &Service{cfg: Config{PassTTL: 10 * time.Minute, ClaimTimeout: 7 * time.Minute, LeaverAllowance: 20 * time.Second}}
+	s := &Service{cfg: Config{PassTTL: 10 * time.Minute, ClaimTimeout: 7 * time.Minute, LeaverAllowance: 20 * time.Second, MeasureStageTime: true}}
 	for _, tc := range []struct {
 		name  string
 		stats vaxbook.WaitRoomStats

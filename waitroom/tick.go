@@ -241,7 +241,7 @@ func waitingIn(open []roomTick) int64 {
 // finishWindow is the time constant of the stage's finishing pace.
 const finishWindow = 10 * time.Second
 
-// The measured stage time (Config.StageTime 0): stays are averaged over
+// The measured stage time (Config.MeasureStageTime): stays are averaged over
 // windows of at least stayWindow and stayWindowMin passes; the lowest
 // window mean is kept for stayMemory (then the latest replaces it), and
 // the stage time is twice it plus the leavers' time (at least
@@ -318,13 +318,9 @@ func (s *Service) stay(st vaxbook.ControllerState, sample vaxbook.StageSample, n
 		}
 		st.StayWinFrom, st.StayWinSum, st.StayWinCount = now, 0, 0
 	}
-	switch {
-	case s.cfg.StageTime > 0:
-		st.StageTime = s.cfg.StageTime
-	case st.Stay > 0:
+	st.StageTime = s.cfg.StageTime
+	if s.cfg.MeasureStageTime && st.Stay > 0 {
 		st.StageTime = min(2*st.Stay+max(st.Leavers, s.cfg.LeaverAllowance), s.cfg.PassTTL/2)
-	default:
-		st.StageTime = s.cfg.PassTTL / 4
 	}
 	return st
 }

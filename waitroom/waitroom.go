@@ -85,13 +85,19 @@ type Config struct {
 	// Little's law —, and never fewer than StageFloor (2,000). It holds in
 	// every mode, within the operator's MaxActive: admitting faster than
 	// the stage finishes only lengthens everyone's stay in it until passes
-	// expire unused. StageTime 0 (the default) measures it: twice the mean
-	// time from collecting a pass to booking with it in the calmest ~10 s
-	// of the last few minutes, plus the time places of people who left are
-	// held per admission (measured, at least LeaverAllowance), at most
-	// PassTTL/2; PassTTL/4 (2.5 min) until the first such window.
+	// expire unused. StageTime defaults to PassTTL/4 (2.5 min).
 	StageTime  time.Duration
 	StageFloor int64
+	// MeasureStageTime replaces StageTime, once measured, with twice the
+	// mean time from collecting a pass to booking with it in the calmest
+	// ~10 s of the last few minutes, plus the time places of people who
+	// left are held per admission (measured, at least LeaverAllowance), at
+	// most PassTTL/2. It kept the booking stage at its pace at three times
+	// the admissions it could take; it also starved a stage whose stays
+	// were long for another reason — a CPU saturated by sign-ins — since
+	// then the bound shrinks with the pace it limits (docs/waitroom.md).
+	// Off by default.
+	MeasureStageTime bool
 	// LeaverAllowance is the least time added to a measured stage time
 	// for the places that people who left hold until they expire — a
 	// no-show's for ClaimTimeout, an abandoned pass's for PassTTL; the
@@ -174,6 +180,7 @@ func New(cfg Config) (*Service, error) {
 	setDur(&d.MaxTickGap, DefaultMaxTickGap)
 	setDur(&d.Retention, DefaultRetention)
 	setDur(&d.LeaverAllowance, DefaultLeaverAllowance)
+	setDur(&d.StageTime, d.PassTTL/4)
 	if d.StageFloor <= 0 {
 		d.StageFloor = DefaultStageFloor
 	}

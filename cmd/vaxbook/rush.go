@@ -98,7 +98,8 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxActive := fs.Int64("max-active", 50_000, "-embedded/-cluster: people admitted and not finished at most")
 	idp := fs.String("idp-emulation", "", "-embedded/-cluster: dev providers' behaviour, e.g. \"naver=capacity=300,median=200ms\"")
 	committers := fs.Int("committers", 0, "-embedded/-cluster: booking batches in flight (0: the node's default)")
-	stageTime := fs.Duration("stage-time", 0, "-embedded/-cluster: the nodes' -stage-time (0: measured by the nodes)")
+	var stage stageTime
+	fs.Var(&stage, "stage-time", "-embedded/-cluster: the nodes' -stage-time, a duration or \"measured\" (default: the nodes' default)")
 	out := fs.String("out", "rush-out", "directory for report.json and the plots (\"\": none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and simulator when in process)")
 	fs.StringVar(&cfg.HeapProfile, "memprofile", "", "write a heap profile at the peak of the live heap, and FILE.end when the simulation ends (they tell server from simulator in process)")
@@ -141,9 +142,6 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mode := vaxbook.WaitRoomMode(*rateMode)
 	if mode != vaxbook.ModeAuto && mode != vaxbook.ModeFixed {
 		return usageErr("-rate-mode must be auto or fixed, not %q", *rateMode)
-	}
-	if *stageTime < 0 {
-		return usageErr("-stage-time must not be negative (0: measured by the nodes), not %s", *stageTime)
 	}
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -243,7 +241,7 @@ func runRush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		serve := rush.ServeConfig{
 			Dir: *dataDir, Country: size, Clinics: *clinics, Log: log,
 			WaitRoom:     vaxbook.WaitRoomSettings{Mode: mode, RatePerS: *rate, MaxRate: *rateMax, MaxActive: *maxActive},
-			IdPEmulation: splitList(*idp), Engine: booking.Config{Committers: *committers}, StageTime: *stageTime,
+			IdPEmulation: splitList(*idp), Engine: booking.Config{Committers: *committers}, StageTime: stage.d, MeasureStage: stage.measured,
 		}
 		fmt.Fprintf(stderr, "vaxbook rush: starting %s with a country of %d people (seeding takes a while)…\n",
 			map[bool]string{true: "the embedded node", false: fmt.Sprintf("a cluster of %d nodes", *cluster)}[*embedded], size)

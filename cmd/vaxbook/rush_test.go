@@ -29,7 +29,8 @@ func TestRushUsage(t *testing.T) {
 		{"target without seed", []string{"-target", "http://127.0.0.1:1", "-db", "x.db"}, nil, "-target needs the country's seed"},
 		{"bad rate mode", []string{"-embedded", "-rate-mode", "paused"}, nil, "-rate-mode must be auto or fixed"},
 		{"bad progress", []string{"-embedded", "-progress", "sometimes"}, nil, "-progress must be"},
-		{"negative stage time", []string{"-embedded", "-stage-time", "-30s"}, nil, "-stage-time must not be negative"},
+		{"negative stage time", []string{"-embedded", "-stage-time", "-30s"}, nil, "-30s: must be positive (or measured)"},
+		{"stage time neither", []string{"-embedded", "-stage-time", "auto"}, nil, "want a duration such as 2m30s, or measured"},
 		{"env twin", []string{"-embedded"}, map[string]string{"VAXBOOK_PEOPLE": "0"}, "people must be at least 1"},
 		{"stray argument", []string{"-embedded", "extra"}, nil, `unexpected argument "extra"`},
 	} {

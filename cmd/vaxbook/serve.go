@@ -35,7 +35,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	ops := fs.String("operators", "", "operator accounts \"name:bcrypt-hash;…\" (demo default: admin with a printed random password)")
 	fs.StringVar(&cfg.Node, "node", "", "this node's name in a cluster (default host:port)")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark cookies Secure (behind a TLS-terminating proxy)")
-	fs.DurationVar(&cfg.StageTime, "stage-time", 0, "how long people need in the booking stage: admissions stop while more are in it than it finishes in this time at its measured pace (0: measured — twice the time people take from collecting a pass to booking, in the calmest 10 s of the last 5 min, plus the time places of people who left are held per admission (at least 20s), at most 5m; 2m30s until measured)")
+	var stage stageTime
+	fs.Var(&stage, "stage-time", "how long people need in the booking stage: admissions stop while more are in it than it finishes in this time at its measured pace (default 2m30s, a quarter of a pass's life); \"measured\": twice the time people take from collecting a pass to booking in the calmest 10 s of the last 5 min, plus the time places of people who left are held per admission (at least 20s), at most 5m")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = func() {
@@ -52,10 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "vaxbook serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if cfg.StageTime < 0 {
-		fmt.Fprintf(stderr, "vaxbook serve: -stage-time %s: must not be negative (0: measured)\n", cfg.StageTime)
-		return 2
-	}
+	cfg.StageTime, cfg.MeasureStageTime = stage.d, stage.measured
 	switch {
 	case cfg.DemoOpensIn < 0:
 		fmt.Fprintf(stderr, "vaxbook serve: -demo-opens-in %s: must not be negative (0: a day is open now)\n", cfg.DemoOpensIn)

@@ -13,7 +13,8 @@ func TestServeUsage(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"negative stage time", []string{"-stage-time", "-1s"}, "-stage-time -1s: must not be negative"},
+		{"negative stage time", []string{"-stage-time", "-1s"}, "-1s: must be positive (or measured)"},
+		{"stage time neither", []string{"-stage-time", "0"}, "0s: must be positive (or measured)"},
 		{"negative opening", []string{"-demo-opens-in", "-5m"}, "-demo-opens-in -5m0s: must not be negative"},
 		{"opening without demo", []string{"-demo=false", "-demo-opens-in", "5m"}, "-demo-opens-in shifts the demo campaign: it needs -demo"},
 		{"not a duration", []string{"-demo-opens-in", "soon"}, "invalid value"},

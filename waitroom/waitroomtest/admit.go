@@ -545,7 +545,7 @@ func testStageBoundShortLine(t *testing.T, newBackend Factory) {
 	}
 }
 
-// testStageTimeMeasured: with no stage time set, the leader measures how
+// testStageTimeMeasured: with MeasureStageTime, the leader measures how
 // long people take from collecting a pass to booking with it (15 s here)
 // and derives the bound from twice that plus the leavers' allowance (10 s
 // here): at 5 finished/s, 200 people — not the 750 of the default's 2.5
@@ -553,7 +553,9 @@ func testStageBoundShortLine(t *testing.T, newBackend Factory) {
 // on another node).
 func testStageTimeMeasured(t *testing.T, newBackend Factory) {
 	e := newEnv(t, newBackend)
-	cfg := func(c *waitroom.Config) { c.StageFloor, c.LeaverAllowance = 20, 10*time.Second }
+	cfg := func(c *waitroom.Config) {
+		c.StageFloor, c.LeaverAllowance, c.MeasureStageTime = 20, 10*time.Second, true
+	}
 	leader, other := e.service("n1", cfg), e.service("n2", cfg)
 	e.at(0)
 	e.set(leader, fixed(50, 100_000))
